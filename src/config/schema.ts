@@ -1,0 +1,158 @@
+/**
+ * The machine config: validated with zod so that every invalid field is reported with its path.
+ * Money values are integer minor units throughout.
+ */
+import { z } from 'zod';
+
+const minor = z.number().int('must be a whole number of minor units').nonnegative();
+const positiveMinor = z.number().int('must be a whole number of minor units').positive();
+const ms = z.number().int().nonnegative();
+export const COLUMN_CODE = /^[A-J][0-9]$/;
+
+export const currencySchema = z
+  .object({
+    code: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as EUR'),
+    decimals: z.number().int().min(0).max(3),
+    symbol: z.string().min(1).max(3).optional(),
+    coins: z.array(positiveMinor).min(1, 'at least one coin denomination'),
+    bills: z.array(positiveMinor).default([]),
+  })
+  .superRefine((c, ctx) => {
+    if (new Set(c.coins).size !== c.coins.length)
+      ctx.addIssue({ code: 'custom', path: ['coins'], message: 'denominations must be unique' });
+    if (new Set(c.bills).size !== c.bills.length)
+      ctx.addIssue({ code: 'custom', path: ['bills'], message: 'denominations must be unique' });
+  });
+
+export const columnSchema = z.object({
+  code: z.string().regex(COLUMN_CODE, 'must be a row letter A-J and a digit, e.g. A1'),
+  product: z.string().min(1).max(40),
+  price: positiveMinor,
+  capacity: z.number().int().positive(),
+  stock: z.number().int().nonnegative(),
+  enabled: z.boolean().default(true),
+});
+
+export const policySchema = z.object({
+  /** Credit above this is refused (coins and bills that would exceed it are disabled). */
+  maxCredit: positiveMinor.default(1000),
+  /** Keep the remaining credit after a vend (true) or pay it back as change (false). */
+  multiVend: z.boolean().default(false),
+  /** Coin return pays nothing back until something was bought. */
+  mustBuyBeforeRefund: z.boolean().default(false),
+  /** Accept a coin or bill only if the tubes can still change it plus the current credit. */
+  acceptOnlyIfChangeable: z.boolean().default(true),
+  /** At or below these counts (denomination → coins) the machine shows EXACT CHANGE ONLY. */
+  lowTubeLevels: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+  /** Unused credit is kept this long after the last action, then ... (null: indefinitely). */
+  saveCreditMs: ms.nullable().default(null),
+  /** What happens to credit when `saveCreditMs` runs out: paid back, or kept as overpay. */
+  saveCreditExpiry: z.enum(['refund', 'keep']).default('refund'),
+  /** A half-typed selection or a card session idle this long is abandoned. */
+  inactivityMs: ms.default(30_000),
+  /** How long a message (price, sold out, ...) stays before the display returns. */
+  messageMs: ms.default(3_000),
+  /** Card: how long to wait for approval before giving up. */
+  cardApprovalTimeoutMs: ms.default(15_000),
+  vend: z
+    .object({
+      /** The motor must leave its home switch within this time, or the column is jammed. */
+      leaveHomeMs: ms.default(1_000),
+      /** ...and return to it within this time (one revolution), or the column is jammed. */
+      returnHomeMs: ms.default(6_000),
+      /** How long the drop sensor is watched after the motor stops. */
+      dropWindowMs: ms.default(3_000),
+      /** Extra revolutions on a column when no drop is seen. */
+      retries: z.number().int().min(0).max(3).default(1),
+      /** On a failed column, try another column holding the same product. */
+      tryOtherColumns: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Clear failed-column marks when the service door closes. */
+  clearFailedOnDoorClose: z.boolean().default(true),
+  /** Faults within a sales window before the machine goes out of service. */
+  maxOpenFaults: z.number().int().positive().default(5),
+});
+
+export const devicesSchema = z.object({
+  /** Optional devices only disable their payment method when offline; a required one stops sales. */
+  bill: z.object({ present: z.boolean().default(true), required: z.boolean().default(false) }).prefault({}),
+  card: z.object({ present: z.boolean().default(true), required: z.boolean().default(false) }).prefault({}),
+});
+
+export const simSchema = z
+  .object({
+    seed: z.number().int().default(1),
+    /** Coins in each tube at start (denomination → count). */
+    tubes: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+    tubeCapacity: z.number().int().positive().default(100),
+    wallet: z
+      .object({
+        coins: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+        bills: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+      })
+      .prefault({}),
+    cardBalance: minor.default(2000),
+    timing: z
+      .object({
+        coinValidationMs: ms.default(300),
+        billValidationMs: ms.default(1500),
+        billStackMs: ms.default(800),
+        payoutPerCoinMs: ms.default(150),
+        motorStartMs: ms.default(200),
+        motorRevolutionMs: ms.default(2_500),
+        dropFallMs: ms.default(400),
+        cardApprovalMs: ms.default(800),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const machineConfigSchema = z
+  .object({
+    machine: z.object({
+      name: z.string().min(1),
+      serial: z.string().min(1).default('VM000001'),
+    }),
+    currency: currencySchema,
+    display: z.object({ rows: z.number().int().min(1).max(4), cols: z.number().int().min(8).max(40) }).prefault({ rows: 2, cols: 16 }),
+    catalog: z.object({
+      rows: z.number().int().min(1).max(10),
+      columns: z.number().int().min(1).max(10),
+      slots: z.array(columnSchema).min(1),
+    }),
+    policy: policySchema.prefault({}),
+    devices: devicesSchema.prefault({}),
+    sim: simSchema,
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.catalog.slots.forEach((slot, i) => {
+      const row = slot.code.charCodeAt(0) - 65;
+      const col = Number(slot.code[1]);
+      if (row >= cfg.catalog.rows || col < 1 || col > cfg.catalog.columns)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['catalog', 'slots', i, 'code'],
+          message: `${slot.code} is outside the ${cfg.catalog.rows}×${cfg.catalog.columns} grid`,
+        });
+      if (seen.has(slot.code))
+        ctx.addIssue({ code: 'custom', path: ['catalog', 'slots', i, 'code'], message: `${slot.code} appears twice` });
+      seen.add(slot.code);
+      if (slot.stock > slot.capacity)
+        ctx.addIssue({ code: 'custom', path: ['catalog', 'slots', i, 'stock'], message: `stock ${slot.stock} exceeds capacity ${slot.capacity}` });
+    });
+    const coins = new Set(cfg.currency.coins);
+    for (const key of Object.keys(cfg.policy.lowTubeLevels))
+      if (!coins.has(Number(key)))
+        ctx.addIssue({ code: 'custom', path: ['policy', 'lowTubeLevels', key], message: `${key} is not a coin of ${cfg.currency.code}` });
+    for (const key of Object.keys(cfg.sim.tubes))
+      if (!coins.has(Number(key)))
+        ctx.addIssue({ code: 'custom', path: ['sim', 'tubes', key], message: `${key} is not a coin of ${cfg.currency.code}` });
+  });
+
+export type MachineConfigInput = z.input<typeof machineConfigSchema>;
+export type MachineConfig = z.output<typeof machineConfigSchema>;
+export type Policy = MachineConfig['policy'];
+export type CurrencyConfig = MachineConfig['currency'];
+export type SlotConfig = MachineConfig['catalog']['slots'][number];
