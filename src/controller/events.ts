@@ -1,0 +1,51 @@
+/**
+ * Domain events the controller emits, in the past tense, one per money or product move
+ * (money-model.md "events as moves"). The journal, the counters, the audit and the UI all consume
+ * this one stream; nothing else is needed to rebuild what happened.
+ */
+import type { CoinCounts, Minor } from '../ports/index.ts';
+
+export type PaymentKind = 'cash' | 'card' | 'test' | 'free';
+export type PayoutReason = 'change' | 'refund' | 'debt' | 'service';
+export type VendFailReason = 'jam' | 'noDrop' | 'stalled' | 'deviceError';
+
+export type MachineEvent =
+  | { readonly type: 'coinInserted'; readonly value: Minor; readonly routing: 'tube' | 'cashbox' }
+  | { readonly type: 'coinRejected'; readonly value: Minor }
+  | { readonly type: 'billEscrowed'; readonly value: Minor }
+  | { readonly type: 'billStacked'; readonly value: Minor }
+  | { readonly type: 'billReturned'; readonly value: Minor }
+  | { readonly type: 'cardSessionBegan'; readonly funds: Minor | null }
+  | { readonly type: 'cardVendApproved'; readonly column: string; readonly amount: Minor }
+  | { readonly type: 'cardVendDenied'; readonly column: string; readonly reason: 'denied' | 'timeout' }
+  | { readonly type: 'cardSessionEnded' }
+  | {
+      readonly type: 'vendStarted';
+      readonly column: string;
+      readonly price: Minor;
+      readonly payment: PaymentKind;
+      readonly attempt: number;
+    }
+  | { readonly type: 'vendSucceeded'; readonly column: string; readonly price: Minor; readonly payment: PaymentKind }
+  | {
+      readonly type: 'vendFailed';
+      readonly column: string;
+      readonly price: Minor;
+      readonly payment: PaymentKind;
+      readonly reason: VendFailReason;
+    }
+  | { readonly type: 'columnMarked'; readonly column: string; readonly mark: 'failed' | 'jammed' | 'soldOut' | 'ok' }
+  | { readonly type: 'payoutPlanned'; readonly amount: Minor; readonly plan: CoinCounts; readonly reason: PayoutReason }
+  | { readonly type: 'payoutDone'; readonly amount: Minor; readonly paid: CoinCounts; readonly paidValue: Minor; readonly reason: PayoutReason }
+  | { readonly type: 'debtRecorded'; readonly amount: Minor; readonly total: Minor }
+  | { readonly type: 'debtSettled'; readonly amount: Minor; readonly how: 'paid' | 'writtenOff'; readonly total: Minor }
+  | { readonly type: 'overpayKept'; readonly amount: Minor; readonly why: 'noChange' | 'creditExpired' }
+  | { readonly type: 'tubesRead'; readonly levels: CoinCounts }
+  | { readonly type: 'door'; readonly state: 'open' | 'closed' }
+  | { readonly type: 'faultRaised'; readonly code: string; readonly device: string; readonly detail?: string }
+  | { readonly type: 'faultCleared'; readonly code: string; readonly device: string }
+  | { readonly type: 'priceChanged'; readonly column: string; readonly price: Minor }
+  | { readonly type: 'stockChanged'; readonly column: string; readonly stock: number; readonly why: 'vend' | 'refill' | 'service' }
+  | { readonly type: 'serviceAction'; readonly action: string; readonly detail?: string };
+
+export type MachineEventType = MachineEvent['type'];
