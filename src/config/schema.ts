@@ -40,6 +40,11 @@ export const policySchema = z.object({
   multiVend: z.boolean().default(false),
   /** Coin return pays nothing back until something was bought. */
   mustBuyBeforeRefund: z.boolean().default(false),
+  /**
+   * When the change cannot be paid exactly: refuse the sale (false) or sell and keep the part that
+   * cannot be paid as overpay (true, "allow overpay" on OEM boards).
+   */
+  allowOverpay: z.boolean().default(false),
   /** Accept a coin or bill only if the tubes can still change it plus the current credit. */
   acceptOnlyIfChangeable: z.boolean().default(true),
   /** At or below these counts (denomination → coins) the machine shows EXACT CHANGE ONLY. */
@@ -66,6 +71,8 @@ export const policySchema = z.object({
       retries: z.number().int().min(0).max(3).default(1),
       /** On a failed column, try another column holding the same product. */
       tryOtherColumns: z.boolean().default(true),
+      /** This many failed columns in a row without any drop seen → the drop sensor is suspected blind. */
+      blindAfterFailures: z.number().int().min(1).default(3),
     })
     .prefault({}),
   /** Clear failed-column marks when the service door closes. */

@@ -1,0 +1,286 @@
+/**
+ * The controller shell: the one place where effects run. It feeds device events into the pure
+ * statechart, carries out the statechart's device commands on the ports, and keeps the derived
+ * outputs (display text, acceptance lists, card reader on/off) in step with each snapshot.
+ */
+import { Subject, Subscription, type Observable } from 'rxjs';
+import { createActor, type Actor } from 'xstate';
+import type { Clock } from '../clock.ts';
+import type { MachineConfig } from '../config/schema.ts';
+import type { CoinCounts, LinkState, MachinePorts, PayoutResult } from '../ports/index.ts';
+import { isDeviceError } from '../ports/index.ts';
+import type { MachineEvent } from './events.ts';
+import { vmcMachine, type DeviceName, type Payout, type VmcEvent, type VmcInput } from './machine.ts';
+import { acceptance, displayLines, sameList, type Acceptance, type VmcSnapshot } from './view.ts';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface ControllerOptions {
+  readonly config: MachineConfig;
+  readonly ports: MachinePorts;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly restore?: VmcInput['restore'];
+  /** Called with each domain event before anything else sees it (the journal hooks in here). */
+  readonly beforeEvent?: (event: MachineEvent, at: number) => void;
+}
+
+export interface TimedEvent {
+  readonly at: number;
+  readonly event: MachineEvent;
+}
+
+function errorCode(e: unknown): string {
+  return isDeviceError(e) ? e.code : 'DEVICE_ERROR';
+}
+
+export class Controller {
+  readonly events$: Observable<TimedEvent>;
+  readonly actor: Actor<typeof vmcMachine>;
+  private readonly eventsSubject = new Subject<TimedEvent>();
+  private readonly subs = new Subscription();
+  private readonly log: Logger;
+  private lastLines: string[] = [];
+  private lastAcceptance: Acceptance | null = null;
+  private started = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.events$ = this.eventsSubject.asObservable();
+    const { ports } = opts;
+    const machine = vmcMachine.provide({
+      actions: {
+        startMotor: (_, { column }) => {
+          ports.dispenser.motorOn(column).catch((e: unknown) => {
+            this.log.warn({ column, err: String(e) }, 'motor did not start');
+            this.send({ type: 'MOTOR_ERROR', code: errorCode(e) });
+          });
+        },
+        stopMotor: () => {
+          ports.dispenser.motorOff().catch((e: unknown) => this.log.error({ err: String(e) }, 'motor did not stop'));
+        },
+        payout: (_, payout) => {
+          void this.runPayout(payout);
+        },
+        stackBill: () => {
+          ports.bill?.stack().catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill stack failed'));
+        },
+        returnBill: () => {
+          ports.bill?.returnBill().catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill return failed'));
+        },
+        cardRequestVend: (_, { price, item }) => {
+          ports.card?.requestVend(price, item).catch((e: unknown) => {
+            this.log.warn({ err: String(e) }, 'card vend request failed');
+            this.send({ type: 'CARD_DENIED' });
+          });
+        },
+        cardVendSucceeded: (_, { item }) => {
+          ports.card?.vendSucceeded(item).catch((e: unknown) => this.log.error({ err: String(e) }, 'card vend success not delivered'));
+        },
+        cardVendFailed: () => {
+          ports.card?.vendFailed().catch((e: unknown) => this.log.error({ err: String(e) }, 'card vend failure not delivered'));
+        },
+        cardEndSession: () => {
+          ports.card?.endSession().catch((e: unknown) => this.log.warn({ err: String(e) }, 'card end session failed'));
+        },
+      },
+    });
+    this.actor = createActor(machine, { clock: opts.clock, input: { config: opts.config, restore: opts.restore } });
+  }
+
+  /** Wire the ports, start the statechart and read the tube levels. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { ports, clock } = this.opts;
+    this.actor.on('*', (event) => {
+      const at = clock.now();
+      this.opts.beforeEvent?.(event, at);
+      this.eventsSubject.next({ at, event });
+    });
+    this.subs.add(
+      this.actor.subscribe({
+        next: (s) => this.applyOutputs(s),
+        error: (e) => this.log.error({ err: String(e) }, 'statechart error'),
+      }),
+    );
+    this.actor.start();
+    this.wirePorts(ports);
+    try {
+      this.send({ type: 'TUBES', levels: await ports.coin.tubeLevels() });
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'could not read tube levels at start');
+    }
+  }
+
+  /** Clean shutdown: motors off, payment devices disabled, credit left as it is. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.subs.unsubscribe();
+    this.actor.stop();
+    const { ports } = this.opts;
+    await Promise.allSettled([
+      ports.dispenser.motorOff(),
+      ports.coin.setAcceptance([]),
+      ports.bill?.setAcceptance([]),
+      ports.card?.enable(false),
+    ]);
+    this.eventsSubject.complete();
+  }
+
+  send(event: VmcEvent): void {
+    this.actor.send(event);
+  }
+
+  get snapshot(): VmcSnapshot {
+    return this.actor.getSnapshot();
+  }
+
+  /** The display lines as last shown. */
+  get display(): readonly string[] {
+    return this.lastLines;
+  }
+
+  private wirePorts(ports: MachinePorts): void {
+    const link = (device: DeviceName, link$: Observable<LinkState>) =>
+      this.subs.add(
+        link$.subscribe((l) =>
+          this.send({ type: 'LINK', device, status: l.status, code: l.status === 'error' ? l.code : undefined }),
+        ),
+      );
+    link('coin', ports.coin.link$);
+    link('keypad', ports.keypad.link$);
+    link('display', ports.display.link$);
+    link('dispenser', ports.dispenser.link$);
+    link('drop', ports.drop.link$);
+    link('door', ports.door.link$);
+    this.subs.add(
+      ports.coin.events$.subscribe((e) => {
+        switch (e.type) {
+          case 'coin':
+            return this.send({ type: 'COIN', value: e.value, routing: e.routing });
+          case 'tubes':
+            return this.send({ type: 'TUBES', levels: e.levels });
+          case 'returnPressed':
+            return this.send({ type: 'RETURN' });
+          case 'fault':
+            return this.send({ type: 'FAULT', device: 'coin', code: e.code, cleared: e.cleared ?? false });
+        }
+      }),
+    );
+    if (ports.bill) {
+      link('bill', ports.bill.link$);
+      this.subs.add(
+        ports.bill.events$.subscribe((e) => {
+          switch (e.type) {
+            case 'escrow':
+              return this.send({ type: 'BILL_ESCROW', value: e.value });
+            case 'stacked':
+              return this.send({ type: 'BILL_STACKED', value: e.value });
+            case 'returned':
+              return this.send({ type: 'BILL_RETURNED', value: e.value });
+            case 'rejected':
+              return this.send({ type: 'BILL_REJECTED' });
+            case 'fault':
+              return this.send({ type: 'FAULT', device: 'bill', code: e.code, cleared: e.cleared ?? false });
+          }
+        }),
+      );
+    }
+    if (ports.card) {
+      link('card', ports.card.link$);
+      this.subs.add(
+        ports.card.events$.subscribe((e) => {
+          switch (e.type) {
+            case 'sessionBegin':
+              return this.send({ type: 'CARD_BEGIN', funds: e.funds });
+            case 'vendApproved':
+              return this.send({ type: 'CARD_APPROVED', amount: e.amount });
+            case 'vendDenied':
+              return this.send({ type: 'CARD_DENIED' });
+            case 'sessionCancel':
+              return this.send({ type: 'CARD_CANCEL' });
+            case 'sessionEnded':
+              return this.send({ type: 'CARD_ENDED' });
+            case 'fault':
+              return this.send({ type: 'FAULT', device: 'card', code: e.code, cleared: e.cleared ?? false });
+          }
+        }),
+      );
+    }
+    this.subs.add(ports.keypad.keys$.subscribe((key) => this.send({ type: 'KEY', key })));
+    this.subs.add(
+      ports.dispenser.events$.subscribe((e) => {
+        switch (e.type) {
+          case 'homeLeft':
+            return this.send({ type: 'HOME_LEFT', column: e.column });
+          case 'homeReached':
+            return this.send({ type: 'HOME_REACHED', column: e.column });
+          case 'stalled':
+            return this.send({ type: 'MOTOR_STALLED', column: e.column });
+        }
+      }),
+    );
+    this.subs.add(ports.drop.beam$.subscribe((broken) => this.send({ type: 'BEAM', broken })));
+    this.subs.add(ports.door.door$.subscribe((d) => this.send({ type: 'DOOR', open: d === 'open' })));
+  }
+
+  /**
+   * Pay out and report what really left the tubes. When the mechanism fails outright, the tube
+   * levels are read again and the difference is what was paid; the rest becomes a debt.
+   */
+  private async runPayout(payout: Payout): Promise<void> {
+    const { coin } = this.opts.ports;
+    const before = this.snapshot.context.tubes;
+    let result: PayoutResult;
+    try {
+      result = await coin.dispense(payout.plan);
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'payout failed; reconciling from tube levels');
+      let paid: CoinCounts = {};
+      try {
+        const after = await coin.tubeLevels();
+        const diff: Record<number, number> = {};
+        for (const [d, planned] of Object.entries(payout.plan)) {
+          const gone = Math.max(0, (before[Number(d)] ?? 0) - (after[Number(d)] ?? 0));
+          if (gone > 0) diff[Number(d)] = Math.min(planned, gone);
+        }
+        paid = diff;
+      } catch {
+        // Nothing known was paid: the whole amount is owed, recorded as a debt.
+      }
+      result = { paid, complete: false, faultCode: errorCode(e) };
+    }
+    this.send({ type: 'PAYOUT_DONE', paid: result.paid, complete: result.complete, faultCode: result.faultCode });
+  }
+
+  private applyOutputs(s: VmcSnapshot): void {
+    const { ports } = this.opts;
+    const lines = displayLines(s, ports.display.rows, ports.display.cols);
+    if (!sameList2(lines, this.lastLines)) {
+      this.lastLines = lines;
+      ports.display.show(lines).catch((e: unknown) => this.log.warn({ err: String(e) }, 'display update failed'));
+    }
+    const acc = acceptance(s);
+    const prev = this.lastAcceptance;
+    this.lastAcceptance = acc;
+    if (!prev || !sameList(prev.coins, acc.coins))
+      ports.coin.setAcceptance(acc.coins).catch((e: unknown) => this.log.warn({ err: String(e) }, 'coin acceptance not set'));
+    if (ports.bill && (!prev || !sameList(prev.bills, acc.bills)))
+      ports.bill.setAcceptance(acc.bills).catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill acceptance not set'));
+    if (ports.card && (!prev || prev.card !== acc.card))
+      ports.card.enable(acc.card).catch((e: unknown) => this.log.warn({ err: String(e) }, 'card reader not switched'));
+  }
+}
+
+function sameList2(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,941 @@
+/**
+ * The vending statechart (XState v5). Pure: it never touches a device. Device commands are named
+ * actions with params whose implementations the controller shell provides (`machine.provide`), and
+ * device results come back as ordinary events. What the machine shows (display text, which coins
+ * and bills are accepted) is derived from a snapshot by pure functions in `view.ts`.
+ *
+ * Shape (parallel regions):
+ * - door: closed / open (open means service mode for sales).
+ * - keypad: empty / letter typed (a digit then completes a selection).
+ * - notice: none / showing (a timed message such as a price or SOLD OUT).
+ * - sales: idle → session (credit or a card) → authorising (card) → vending → paying → idle, plus
+ *   service (door open) and outOfService (a required device or too many faults).
+ *
+ * Rule that keeps parallel regions sane: an event is handled either at one place in the sales
+ * region (the `sales` node as a fallback, or overridden by a sales sub-state) or in another region,
+ * never at the root, so no event is handled twice.
+ */
+import { and, enqueueActions, not, setup, stateIn } from 'xstate';
+import type { CoinCounts, Key, LinkState, Minor } from '../ports/index.ts';
+import type { CurrencyConfig, MachineConfig, Policy } from '../config/schema.ts';
+import type { MachineEvent, PaymentKind, PayoutReason, VendFailReason } from './events.ts';
+import {
+  alternativeColumn,
+  anyAvailable,
+  availability,
+  catalogFromConfig,
+  clearFailedMarks,
+  updateColumn,
+  type Catalog,
+} from '../catalog/catalog.ts';
+import { bestEffortChange, makeChange } from '../money/change.ts';
+import { formatMoney, sumCounts } from '../money/currency.ts';
+
+// ------------------------------------------------------------------ context
+
+export interface Vend {
+  readonly column: string;
+  readonly price: Minor;
+  readonly payment: PaymentKind;
+  /** Revolutions tried on this column so far (1 = first turn). */
+  readonly attempt: number;
+  /** Columns already tried for this purchase (for "try another column"). */
+  readonly tried: readonly string[];
+}
+
+export interface Payout {
+  readonly amount: Minor;
+  readonly plan: CoinCounts;
+  readonly reason: PayoutReason;
+}
+
+export interface Fault {
+  readonly code: string;
+  readonly device: string;
+  readonly detail?: string;
+}
+
+export type DeviceName = 'coin' | 'bill' | 'card' | 'keypad' | 'display' | 'dispenser' | 'drop' | 'door';
+
+export interface CardSession {
+  /** Funds the reader reported, or null when it does not tell. */
+  readonly funds: Minor | null;
+}
+
+export interface VmcContext {
+  readonly policy: Policy;
+  readonly currency: CurrencyConfig;
+  readonly coins: readonly Minor[];
+  readonly bills: readonly Minor[];
+  readonly required: Readonly<Record<DeviceName, boolean>>;
+  readonly catalog: Catalog;
+  /** Cash credit held for the customer now. */
+  readonly credit: Minor;
+  /** Owed to customers after short payouts, until settled in service. */
+  readonly debt: Minor;
+  /** What the tubes hold, as far as the controller knows (adopts the changer's reports). */
+  readonly tubes: CoinCounts;
+  /** A bill held in the validator (not credit). */
+  readonly escrow: Minor | null;
+  readonly card: CardSession | null;
+  /** Something was bought with the current credit (for "must buy before refund"). */
+  readonly purchased: boolean;
+  readonly entry: string;
+  readonly notice: readonly string[] | null;
+  readonly vend: Vend | null;
+  readonly payout: Payout | null;
+  /** Drops seen by the sensor since start; a vend compares against the count at its start. */
+  readonly drops: number;
+  readonly dropsAtVendStart: number;
+  readonly homeLeft: boolean;
+  readonly beamBroken: boolean;
+  /** Failed columns in a row with no drop at all (a blind sensor suspect). */
+  readonly noDropStreak: number;
+  readonly links: Readonly<Record<string, LinkState['status']>>;
+  readonly faults: Readonly<Record<string, Fault>>;
+}
+
+export interface VmcInput {
+  readonly config: MachineConfig;
+  /** Restored state (crash recovery); omitted on a fresh start. */
+  readonly restore?: Partial<Pick<VmcContext, 'catalog' | 'credit' | 'debt' | 'tubes' | 'purchased' | 'faults'>>;
+}
+
+// ------------------------------------------------------------------ events
+
+export type VmcEvent =
+  | { type: 'COIN'; value: Minor; routing: 'tube' | 'cashbox' | 'rejected' }
+  | { type: 'TUBES'; levels: CoinCounts }
+  | { type: 'RETURN' }
+  | { type: 'BILL_ESCROW'; value: Minor }
+  | { type: 'BILL_STACKED'; value: Minor }
+  | { type: 'BILL_RETURNED'; value: Minor }
+  | { type: 'BILL_REJECTED' }
+  | { type: 'CARD_BEGIN'; funds: Minor | null }
+  | { type: 'CARD_APPROVED'; amount: Minor }
+  | { type: 'CARD_DENIED' }
+  | { type: 'CARD_CANCEL' }
+  | { type: 'CARD_ENDED' }
+  | { type: 'KEY'; key: Key }
+  | { type: 'SELECT'; column: string }
+  | { type: 'HOME_LEFT'; column: string }
+  | { type: 'HOME_REACHED'; column: string }
+  | { type: 'MOTOR_STALLED'; column: string }
+  | { type: 'MOTOR_ERROR'; code: string }
+  | { type: 'BEAM'; broken: boolean }
+  | { type: 'DOOR'; open: boolean }
+  | { type: 'LINK'; device: DeviceName; status: LinkState['status']; code?: string }
+  | { type: 'FAULT'; device: DeviceName; code: string; cleared: boolean; detail?: string }
+  | { type: 'PAYOUT_DONE'; paid: CoinCounts; complete: boolean; faultCode?: string }
+  | { type: 'NOTICE'; lines: readonly string[] }
+  | { type: 'SERVICE_CLEAR_FAULTS' }
+  | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' };
+
+// ------------------------------------------------------------------ pure helpers
+
+const DIGITS = new Set(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+
+function isLetter(k: Key): boolean {
+  return k.length === 1 && !DIGITS.has(k);
+}
+
+/** Faults that stop sales outright (as opposed to disabling one payment method). */
+function blockingFault(ctx: VmcContext): Fault | undefined {
+  return Object.values(ctx.faults).find((f) => f.code === 'VS' || ctx.required[f.device as DeviceName]);
+}
+
+/** Why the machine cannot sell now, or undefined when it can. */
+export function outOfServiceReason(ctx: VmcContext): string | undefined {
+  for (const [device, status] of Object.entries(ctx.links)) {
+    if (status !== 'online' && ctx.required[device as DeviceName]) return `${device.toUpperCase()} ${status.toUpperCase()}`;
+  }
+  const f = blockingFault(ctx);
+  if (f) return `FAULT ${f.code}`;
+  if (Object.keys(ctx.faults).length >= ctx.policy.maxOpenFaults) return 'TOO MANY FAULTS';
+  if (!anyAvailable(ctx.catalog)) return 'NO SALE';
+  return undefined;
+}
+
+function hasCustomer(ctx: VmcContext): boolean {
+  return ctx.credit > 0 || ctx.card !== null;
+}
+
+export function deviceUsable(ctx: VmcContext, device: DeviceName): boolean {
+  return (ctx.links[device] ?? 'online') === 'online';
+}
+
+function tubesAfterPayout(tubes: CoinCounts, paid: CoinCounts): CoinCounts {
+  // The changer's own report replaces this estimate when it comes; never let a count go negative.
+  const out: Record<number, number> = { ...tubes };
+  for (const [d, n] of Object.entries(paid)) out[Number(d)] = Math.max(0, (out[Number(d)] ?? 0) - n);
+  return out;
+}
+
+/** The payout plan for `amount`: exact when possible, otherwise the most that can be paid. */
+function planPayout(amount: Minor, tubes: CoinCounts): { plan: CoinCounts; value: Minor } {
+  const exact = makeChange(amount, tubes);
+  if (exact) return { plan: exact, value: amount };
+  return bestEffortChange(amount, tubes);
+}
+
+// ------------------------------------------------------------------ the machine
+
+const FOREVER = 2_147_483_647; // the largest delay a timer takes; used with a guard that is false
+
+const base = setup({
+  types: {
+    context: {} as VmcContext,
+    events: {} as VmcEvent,
+    input: {} as VmcInput,
+    emitted: {} as MachineEvent,
+  },
+  actions: {
+    // Device commands: implemented by the controller shell through `provide`.
+    startMotor: (_, _params: { column: string }) => {},
+    stopMotor: () => {},
+    payout: (_, _params: Payout) => {},
+    stackBill: () => {},
+    returnBill: () => {},
+    cardRequestVend: (_, _params: { price: Minor; item: number }) => {},
+    cardVendSucceeded: (_, _params: { item: number }) => {},
+    cardVendFailed: () => {},
+    cardEndSession: () => {},
+  },
+  delays: {
+    message: ({ context }) => context.policy.messageMs,
+    inactivity: ({ context }) => context.policy.inactivityMs,
+    saveCredit: ({ context }) => context.policy.saveCreditMs ?? FOREVER,
+    leaveHome: ({ context }) => context.policy.vend.leaveHomeMs,
+    returnHome: ({ context }) => context.policy.vend.returnHomeMs,
+    dropWindow: ({ context }) => context.policy.vend.dropWindowMs,
+    cardApproval: ({ context }) => context.policy.cardApprovalTimeoutMs,
+  },
+});
+
+/** Domain actions and guards, named so each transition in the shape below reads as domain language. */
+const vmc = base.extend({
+  guards: {
+    doorOpen: stateIn('#vmc.door.open'),
+    mustStop: ({ context }) => outOfServiceReason(context) !== undefined,
+    hasCustomer: ({ context }) => hasCustomer(context),
+    saveCreditEnabled: ({ context }) => context.policy.saveCreditMs !== null && context.credit > 0,
+    dropSeen: ({ context }) => context.drops > context.dropsAtVendStart,
+    canRetry: ({ context }) => (context.vend?.attempt ?? 0) <= context.policy.vend.retries,
+    canRefund: ({ context }) => context.credit > 0 && deviceUsable(context, 'coin'),
+  
+    selectionVendable: ({ context, event }) => {
+      if (event.type !== 'SELECT') return false;
+      const col = context.catalog[event.column];
+      if (!col || availability(context.catalog, event.column) !== 'available') return false;
+      if (context.credit < col.price) return false;
+      if (context.policy.multiVend || context.policy.allowOverpay) return true;
+      return makeChange(context.credit - col.price, context.tubes) !== null;
+    },
+    selectionForCard: ({ context, event }) => {
+      if (event.type !== 'SELECT' || context.card === null || !deviceUsable(context, 'card')) return false;
+      const col = context.catalog[event.column];
+      if (!col || availability(context.catalog, event.column) !== 'available') return false;
+      return context.credit < col.price && (context.card.funds === null || context.card.funds >= col.price);
+    },
+    refundRefused: ({ context }) => context.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
+    hasAlternative: ({ context }) =>
+      context.vend !== null &&
+      context.policy.vend.tryOtherColumns &&
+      alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
+    },
+  actions: {
+    creditCoin: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'COIN') return;
+      if (event.routing === 'rejected') {
+        enqueue.emit({ type: 'coinRejected', value: event.value });
+        return;
+      }
+      const tubes =
+        event.routing === 'tube'
+          ? { ...context.tubes, [event.value]: (context.tubes[event.value] ?? 0) + 1 }
+          : context.tubes;
+      enqueue.assign({ credit: context.credit + event.value, tubes });
+      enqueue.emit({ type: 'coinInserted', value: event.value, routing: event.routing });
+    }),
+    creditBill: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BILL_STACKED') return;
+      enqueue.assign({ credit: context.credit + event.value, escrow: null });
+      enqueue.emit({ type: 'billStacked', value: event.value });
+    }),
+    billReturned: base.enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'BILL_RETURNED') return;
+      enqueue.assign({ escrow: null });
+      enqueue.emit({ type: 'billReturned', value: event.value });
+    }),
+    decideEscrow: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BILL_ESCROW') return;
+      enqueue.assign({ escrow: event.value });
+      enqueue.emit({ type: 'billEscrowed', value: event.value });
+      // The acceptance list was already applied at the validator; re-check here because the
+      // credit may have changed while the bill was being validated.
+      const ok = billAcceptable(context, event.value);
+      enqueue(ok ? 'stackBill' : 'returnBill');
+    }),
+    refuseEscrow: base.enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'BILL_ESCROW') return;
+      enqueue.assign({ escrow: event.value });
+      enqueue.emit({ type: 'billEscrowed', value: event.value });
+      enqueue('returnBill');
+    }),
+    cardBegin: base.enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'CARD_BEGIN') return;
+      enqueue.assign({ card: { funds: event.funds } });
+      enqueue.emit({ type: 'cardSessionBegan', funds: event.funds });
+    }),
+    cardDrop: base.enqueueActions(({ context, enqueue }) => {
+      if (context.card === null) return;
+      enqueue.assign({ card: null });
+      enqueue.emit({ type: 'cardSessionEnded' });
+    }),
+    cardEnd: base.enqueueActions(({ context, enqueue }) => {
+      if (context.card === null) return;
+      enqueue('cardEndSession');
+      enqueue.assign({ card: null });
+      enqueue.emit({ type: 'cardSessionEnded' });
+    }),
+    beam: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BEAM' || event.broken === context.beamBroken) return;
+      enqueue.assign({ beamBroken: event.broken, drops: event.broken ? context.drops + 1 : context.drops });
+      if (!event.broken && context.faults.VS?.detail === 'blocked') {
+        enqueue.assign({ faults: withoutFault(context.faults, 'VS') });
+        enqueue.emit({ type: 'faultCleared', code: 'VS', device: 'drop' });
+      }
+    }),
+    link: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'LINK' || !(event.device in context.links)) return;
+      if (context.links[event.device] === event.status) return;
+      enqueue.assign({ links: { ...context.links, [event.device]: event.status } });
+      const code = `${event.device.toUpperCase()}_${event.status === 'offline' ? 'OFFLINE' : 'ERROR'}`;
+      if (event.status === 'online') {
+        for (const c of [`${event.device.toUpperCase()}_OFFLINE`, `${event.device.toUpperCase()}_ERROR`])
+          if (context.faults[c]) enqueue.emit({ type: 'faultCleared', code: c, device: event.device });
+        const faults = withoutFault(withoutFault(context.faults, `${event.device.toUpperCase()}_OFFLINE`), `${event.device.toUpperCase()}_ERROR`);
+        enqueue.assign({ faults });
+      } else {
+        enqueue.emit({ type: 'faultRaised', code, device: event.device, detail: event.code });
+      }
+    }),
+    fault: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FAULT') return;
+      if (event.cleared) {
+        if (!context.faults[event.code]) return;
+        enqueue.assign({ faults: withoutFault(context.faults, event.code) });
+        enqueue.emit({ type: 'faultCleared', code: event.code, device: event.device });
+        return;
+      }
+      if (context.faults[event.code]) return;
+      enqueue.assign({ faults: { ...context.faults, [event.code]: { code: event.code, device: event.device, detail: event.detail } } });
+      enqueue.emit({ type: 'faultRaised', code: event.code, device: event.device, detail: event.detail });
+    }),
+    noticeNotNow: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.raise({ type: 'NOTICE', lines: ['NOT AVAILABLE', outOfServiceReason(context) ?? 'PLEASE WAIT'] });
+    }),
+    noticeMustBuy: base.enqueueActions(({ enqueue }) => {
+      enqueue.raise({ type: 'NOTICE', lines: ['PLEASE MAKE', 'A SELECTION'] });
+    }),
+    showPriceOrAvailability: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SELECT') return;
+      enqueue.raise({ type: 'NOTICE', lines: selectionNotice(context, event.column) });
+    }),
+    beginCashVend: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SELECT') return;
+      const col = context.catalog[event.column];
+      if (!col) return;
+      enqueue.assign({ vend: { column: col.code, price: col.price, payment: 'cash', attempt: 1, tried: [col.code] } });
+    }),
+    beginCardAuth: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SELECT') return;
+      const col = context.catalog[event.column];
+      if (!col) return;
+      enqueue.assign({ vend: { column: col.code, price: col.price, payment: 'card', attempt: 1, tried: [col.code] } });
+      enqueue({ type: 'cardRequestVend', params: { price: col.price, item: itemNumber(col.code) } });
+    }),
+    cardApproved: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CARD_APPROVED' || !context.vend) return;
+      enqueue.emit({ type: 'cardVendApproved', column: context.vend.column, amount: event.amount });
+    }),
+    cardDenied: base.enqueueActions(({ context, enqueue }) => {
+      if (!context.vend) return;
+      enqueue.emit({ type: 'cardVendDenied', column: context.vend.column, reason: 'denied' });
+      enqueue.assign({ vend: null });
+      enqueue.raise({ type: 'NOTICE', lines: ['CARD DECLINED', 'USE CASH'] });
+    }),
+    cardApprovalTimedOut: base.enqueueActions(({ context, enqueue }) => {
+      if (!context.vend) return;
+      enqueue.emit({ type: 'cardVendDenied', column: context.vend.column, reason: 'timeout' });
+      enqueue.assign({ vend: null });
+      // The reader never answered: cancel the request on its side so it cannot charge later.
+      enqueue('cardVendFailed');
+      enqueue.raise({ type: 'NOTICE', lines: ['CARD TIMEOUT', 'TRY AGAIN'] });
+    }),
+    motorOn: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      // Journalled before the motor turns (money-model.md, power cuts).
+      enqueue.emit({ type: 'vendStarted', column: v.column, price: v.price, payment: v.payment, attempt: v.attempt });
+      enqueue.assign({ dropsAtVendStart: context.drops, homeLeft: false });
+      if (context.beamBroken) {
+        // A blocked beam cannot confirm a drop: refuse to vend rather than charge blind.
+        enqueue.assign({ faults: { ...context.faults, VS: { code: 'VS', device: 'drop', detail: 'blocked' } } });
+        enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
+        enqueue.raise({ type: 'MOTOR_ERROR', code: 'VS' });
+        return;
+      }
+      enqueue({ type: 'startMotor', params: { column: v.column } });
+    }),
+    retryTurn: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      enqueue.assign({ vend: { ...v, attempt: v.attempt + 1 } });
+    }),
+    switchColumn: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      const next = alternativeColumn(context.catalog, v.column, v.tried);
+      if (!next) return;
+      enqueue.assign({ vend: { ...v, column: next, attempt: 1, tried: [...v.tried, next] } });
+    }),
+    faultNeverLeftHome: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (v) enqueue.assign({ faults: addFault(context.faults, `HS${v.column}`, 'dispenser', 'motor never left home') });
+      if (v) enqueue.emit({ type: 'faultRaised', code: `HS${v.column}`, device: 'dispenser', detail: 'motor never left home' });
+    }),
+    faultNeverReturned: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (v) enqueue.assign({ faults: addFault(context.faults, `CJ${v.column}`, 'dispenser', 'motor never returned home') });
+      if (v) enqueue.emit({ type: 'faultRaised', code: `CJ${v.column}`, device: 'dispenser', detail: 'motor never returned home' });
+    }),
+    faultMotorError: base.enqueueActions(({ context, event, enqueue }) => {
+      const v = context.vend;
+      if (!v || event.type !== 'MOTOR_ERROR' || event.code === 'VS') return;
+      enqueue.assign({ faults: addFault(context.faults, `CJ${v.column}`, 'dispenser', event.code) });
+      enqueue.emit({ type: 'faultRaised', code: `CJ${v.column}`, device: 'dispenser', detail: event.code });
+    }),
+    markJammed: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v || context.faults.VS?.detail === 'blocked') return;
+      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { mark: 'jammed' }) });
+      enqueue.emit({ type: 'columnMarked', column: v.column, mark: 'jammed' });
+    }),
+    markFailed: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      const streak = context.noDropStreak + 1;
+      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { mark: 'failed' }), noDropStreak: streak });
+      enqueue.emit({ type: 'columnMarked', column: v.column, mark: 'failed' });
+      if (streak >= context.policy.vend.blindAfterFailures && !context.faults.VS) {
+        enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blind') });
+        enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blind' });
+      }
+    }),
+    vendFailed: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      const jammed = context.catalog[v.column]?.mark === 'jammed';
+      const reason: VendFailReason = jammed ? 'jam' : context.faults.VS?.detail === 'blocked' ? 'deviceError' : 'noDrop';
+      enqueue.emit({ type: 'vendFailed', column: v.column, price: v.price, payment: v.payment, reason });
+      if (v.payment === 'card') enqueue('cardVendFailed');
+      enqueue.assign({ vend: null });
+      enqueue.raise({
+        type: 'NOTICE',
+        lines: v.payment === 'card' ? ['VEND FAILED', 'NOT CHARGED'] : ['VEND FAILED', 'CHOOSE AGAIN'],
+      });
+    }),
+    vendDelivered: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (!v) return;
+      const col = context.catalog[v.column];
+      const stock = Math.max(0, (col?.stock ?? 1) - 1);
+      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { stock }), vend: null, noDropStreak: 0 });
+      enqueue.emit({ type: 'vendSucceeded', column: v.column, price: v.price, payment: v.payment });
+      enqueue.emit({ type: 'stockChanged', column: v.column, stock, why: 'vend' });
+      if (v.payment === 'cash') {
+        enqueue.assign({ credit: context.credit - v.price, purchased: true });
+        const change = context.credit - v.price;
+        if (change > 0 && !context.policy.multiVend && !canPayExactly(change, context.tubes)) {
+          // allowOverpay: the part of the change that cannot be paid is kept, recorded as overpay.
+          const { value } = planPayout(change, context.tubes);
+          const kept = change - value;
+          if (kept > 0) {
+            enqueue.assign({ credit: value });
+            enqueue.emit({ type: 'overpayKept', amount: kept, why: 'noChange' });
+          }
+        }
+      } else if (v.payment === 'card') {
+        enqueue({ type: 'cardVendSucceeded', params: { item: itemNumber(v.column) } });
+        enqueue('cardEndSession');
+        enqueue.assign({ card: null });
+        enqueue.emit({ type: 'cardSessionEnded' });
+      }
+      enqueue.raise({ type: 'NOTICE', lines: ['THANK YOU', 'TAKE PRODUCT'] });
+    }),
+    beginChange: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ payout: { amount: context.credit, reason: 'change', plan: {} } });
+    }),
+    beginRefund: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ payout: { amount: context.credit, reason: 'refund', plan: {} } });
+    }),
+    startPayout: base.enqueueActions(({ context, enqueue }) => {
+      const p = context.payout;
+      if (!p) return;
+      const { plan } = planPayout(p.amount, context.tubes);
+      const payout: Payout = { ...p, plan };
+      enqueue.assign({ payout });
+      // Journalled before the first coin moves.
+      enqueue.emit({ type: 'payoutPlanned', amount: p.amount, plan, reason: p.reason });
+      enqueue({ type: 'payout', params: payout });
+    }),
+    payoutDone: base.enqueueActions(({ context, event, enqueue }) => {
+      const p = context.payout;
+      if (event.type !== 'PAYOUT_DONE' || !p) return;
+      const paidValue = sumCounts(event.paid);
+      const owed = Math.max(0, p.amount - paidValue);
+      enqueue.emit({ type: 'payoutDone', amount: p.amount, paid: event.paid, paidValue, reason: p.reason });
+      const tubes = tubesAfterPayout(context.tubes, event.paid);
+      const credit = Math.max(0, context.credit - paidValue - owed);
+      enqueue.assign({ tubes, credit, payout: null, purchased: false });
+      if (owed > 0) {
+        const debt = context.debt + owed;
+        enqueue.assign({ debt });
+        enqueue.emit({ type: 'debtRecorded', amount: owed, total: debt });
+        enqueue.raise({ type: 'NOTICE', lines: [`OWED ${formatMoney(owed, context.currency)}`, 'CALL SERVICE'] });
+      }
+      if (event.faultCode && !context.faults[event.faultCode]) {
+        enqueue.assign({ faults: addFault(context.faults, event.faultCode, 'coin', 'payout stopped short') });
+        enqueue.emit({ type: 'faultRaised', code: event.faultCode, device: 'coin', detail: 'payout stopped short' });
+      }
+    }),
+    keepExpiredCredit: base.enqueueActions(({ context, enqueue }) => {
+      if (context.credit <= 0) return;
+      enqueue.emit({ type: 'overpayKept', amount: context.credit, why: 'creditExpired' });
+      enqueue.assign({ credit: 0, purchased: false });
+    }),
+    clearFaults: base.enqueueActions(({ context, enqueue }) => {
+      let catalog = context.catalog;
+      for (const f of Object.values(context.faults)) {
+        // Link faults clear by themselves when the device comes back; keep them.
+        if (f.code.endsWith('_OFFLINE') || f.code.endsWith('_ERROR')) continue;
+        enqueue.emit({ type: 'faultCleared', code: f.code, device: f.device });
+        const jammed = /^(HS|CJ)([A-J][0-9])$/.exec(f.code);
+        if (jammed?.[2]) {
+          catalog = updateColumn(catalog, jammed[2], { mark: 'ok' });
+          enqueue.emit({ type: 'columnMarked', column: jammed[2], mark: 'ok' });
+        }
+      }
+      const kept: Record<string, Fault> = {};
+      for (const [k, f] of Object.entries(context.faults)) if (k.endsWith('_OFFLINE') || k.endsWith('_ERROR')) kept[k] = f;
+      enqueue.assign({ faults: kept, catalog, noDropStreak: 0 });
+      enqueue.emit({ type: 'serviceAction', action: 'clearFaults' });
+    }),
+    settleDebt: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SERVICE_SETTLE_DEBT' || context.debt <= 0) return;
+      enqueue.emit({ type: 'debtSettled', amount: context.debt, how: event.how, total: 0 });
+      enqueue.assign({ debt: 0 });
+    }),
+  },
+});
+
+export const vmcMachine = vmc.createMachine({
+  id: 'vmc',
+  type: 'parallel',
+  context: ({ input }) => {
+    const cfg = input.config;
+    const required: Record<DeviceName, boolean> = {
+      coin: true,
+      keypad: true,
+      display: true,
+      dispenser: true,
+      drop: true,
+      door: true,
+      bill: cfg.devices.bill.present && cfg.devices.bill.required,
+      card: cfg.devices.card.present && cfg.devices.card.required,
+    };
+    const links: Record<string, LinkState['status']> = {};
+    for (const d of Object.keys(required)) links[d] = 'online';
+    if (!cfg.devices.bill.present) delete links.bill;
+    if (!cfg.devices.card.present) delete links.card;
+    return {
+      policy: cfg.policy,
+      currency: cfg.currency,
+      coins: cfg.currency.coins,
+      bills: cfg.devices.bill.present ? cfg.currency.bills : [],
+      required,
+      catalog: input.restore?.catalog ?? catalogFromConfig(cfg.catalog.slots),
+      credit: input.restore?.credit ?? 0,
+      debt: input.restore?.debt ?? 0,
+      tubes: input.restore?.tubes ?? {},
+      escrow: null,
+      card: null,
+      purchased: input.restore?.purchased ?? false,
+      entry: '',
+      notice: null,
+      vend: null,
+      payout: null,
+      drops: 0,
+      dropsAtVendStart: 0,
+      homeLeft: false,
+      beamBroken: false,
+      noDropStreak: 0,
+      links,
+      faults: input.restore?.faults ?? {},
+    };
+  },
+  states: {
+    // ---------------------------------------------------------------- door
+    door: {
+      initial: 'closed',
+      states: {
+        closed: {
+          on: {
+            DOOR: {
+              guard: ({ event }) => event.open,
+              target: 'open',
+              actions: base.enqueueActions(({ enqueue }) => enqueue.emit({ type: 'door', state: 'open' })),
+            },
+          },
+        },
+        open: {
+          on: {
+            DOOR: {
+              guard: ({ event }) => !event.open,
+              target: 'closed',
+              actions: base.enqueueActions(({ context, enqueue }) => {
+                enqueue.emit({ type: 'door', state: 'closed' });
+                if (!context.policy.clearFailedOnDoorClose) return;
+                const { catalog, cleared } = clearFailedMarks(context.catalog);
+                if (cleared.length === 0) return;
+                enqueue.assign({ catalog, noDropStreak: 0 });
+                for (const column of cleared) enqueue.emit({ type: 'columnMarked', column, mark: 'ok' });
+              }),
+            },
+          },
+        },
+      },
+    },
+
+    // ---------------------------------------------------------------- keypad
+    keypad: {
+      initial: 'empty',
+      states: {
+        empty: {
+          entry: base.enqueueActions(({ context, enqueue }) => {
+            if (context.entry !== '') enqueue.assign({ entry: '' });
+          }),
+          on: {
+            KEY: [
+              {
+                guard: ({ event }) => event.type === 'KEY' && isLetter(event.key) && event.key !== 'CLEAR' && event.key !== 'RETURN',
+                target: 'letter',
+                actions: base.enqueueActions(({ event, enqueue }) => {
+                  if (event.type === 'KEY') enqueue.assign({ entry: event.key });
+                }),
+              },
+              { guard: ({ event }) => event.type === 'KEY' && event.key === 'RETURN', actions: base.enqueueActions(({ enqueue }) => enqueue.raise({ type: 'RETURN' })) },
+            ],
+          },
+        },
+        letter: {
+          after: { inactivity: 'empty' },
+          on: {
+            KEY: [
+              { guard: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR', target: 'empty' },
+              {
+                guard: ({ event }) => event.type === 'KEY' && event.key === 'RETURN',
+                target: 'empty',
+                actions: base.enqueueActions(({ enqueue }) => enqueue.raise({ type: 'RETURN' })),
+              },
+              {
+                guard: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
+                target: 'empty',
+                actions: base.enqueueActions(({ context, event, enqueue }) => {
+                  if (event.type === 'KEY') enqueue.raise({ type: 'SELECT', column: `${context.entry}${event.key}` });
+                }),
+              },
+              {
+                target: 'letter',
+                reenter: true,
+                actions: base.enqueueActions(({ event, enqueue }) => {
+                  if (event.type === 'KEY') enqueue.assign({ entry: event.key });
+                }),
+              },
+            ],
+          },
+        },
+      },
+    },
+
+    // ---------------------------------------------------------------- notice (timed messages)
+    notice: {
+      initial: 'none',
+      states: {
+        none: {
+          entry: base.enqueueActions(({ context, enqueue }) => {
+            if (context.notice !== null) enqueue.assign({ notice: null });
+          }),
+          on: {
+            NOTICE: {
+              target: 'showing',
+              actions: base.enqueueActions(({ event, enqueue }) => {
+                if (event.type === 'NOTICE') enqueue.assign({ notice: event.lines });
+              }),
+            },
+          },
+        },
+        showing: {
+          after: { message: 'none' },
+          on: {
+            NOTICE: {
+              target: 'showing',
+              reenter: true,
+              actions: base.enqueueActions(({ event, enqueue }) => {
+                if (event.type === 'NOTICE') enqueue.assign({ notice: event.lines });
+              }),
+            },
+          },
+        },
+      },
+    },
+
+    // ---------------------------------------------------------------- sales
+    sales: {
+      initial: 'idle',
+      // Fallback handlers for every sub-state: money arriving at any time is never lost.
+      on: {
+        COIN: { actions: 'creditCoin' },
+        TUBES: { actions: base.enqueueActions(({ event, enqueue }) => {
+          if (event.type !== 'TUBES') return;
+          enqueue.assign({ tubes: event.levels });
+          enqueue.emit({ type: 'tubesRead', levels: event.levels });
+        }) },
+        BILL_ESCROW: { actions: 'refuseEscrow' },
+        BILL_STACKED: { actions: 'creditBill' },
+        BILL_RETURNED: { actions: 'billReturned' },
+        CARD_BEGIN: { actions: 'cardBegin' },
+        CARD_CANCEL: { actions: 'cardDrop' },
+        CARD_ENDED: { actions: 'cardDrop' },
+        BEAM: { actions: 'beam' },
+        LINK: { actions: 'link' },
+        FAULT: { actions: 'fault' },
+        SELECT: { actions: 'noticeNotNow' },
+      },
+      states: {
+        idle: {
+          always: [
+            { guard: 'doorOpen', target: 'service' },
+            { guard: 'mustStop', target: 'outOfService' },
+            { guard: 'hasCustomer', target: 'session' },
+          ],
+          on: {
+            BILL_ESCROW: { actions: 'decideEscrow' },
+            SELECT: { actions: 'showPriceOrAvailability' },
+          },
+        },
+
+        session: {
+          initial: 'waiting',
+          always: [
+            { guard: 'doorOpen', target: 'service' },
+            { guard: 'mustStop', target: 'outOfService' },
+            { guard: not('hasCustomer'), target: 'idle' },
+          ],
+          on: {
+            COIN: { target: '.waiting', actions: 'creditCoin' },
+            BILL_STACKED: { target: '.waiting', actions: 'creditBill' },
+            BILL_ESCROW: { target: '.waiting', actions: 'decideEscrow' },
+            KEY: { target: '.waiting' },
+            SELECT: [
+              { guard: 'selectionVendable', target: 'vending', actions: 'beginCashVend' },
+              { guard: 'selectionForCard', target: 'authorising', actions: 'beginCardAuth' },
+              { actions: 'showPriceOrAvailability' },
+            ],
+            RETURN: [
+              { guard: 'refundRefused', actions: 'noticeMustBuy' },
+              { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+              { guard: ({ context }) => context.card !== null, actions: 'cardEnd' },
+            ],
+            CARD_CANCEL: { actions: 'cardEnd' },
+          },
+          states: {
+            waiting: {
+              after: {
+                saveCredit: { guard: 'saveCreditEnabled', target: '#vmc.sales.creditExpired' },
+                inactivity: {
+                  guard: ({ context }) => context.card !== null && context.credit === 0,
+                  actions: 'cardEnd',
+                },
+              },
+            },
+          },
+        },
+
+        /** Save-credit time ran out: pay it back, or keep it, by policy. */
+        creditExpired: {
+          always: [
+            {
+              guard: ({ context }) => context.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
+              target: 'paying',
+              actions: 'beginRefund',
+            },
+            { target: 'idle', actions: 'keepExpiredCredit' },
+          ],
+        },
+
+        authorising: {
+          after: { cardApproval: { target: 'session', actions: ['cardApprovalTimedOut'] } },
+          on: {
+            CARD_APPROVED: { target: 'vending', actions: 'cardApproved' },
+            CARD_DENIED: { target: 'session', actions: 'cardDenied' },
+            CARD_CANCEL: { target: 'session', actions: ['cardDenied', 'cardEnd'] },
+            SELECT: {},
+            RETURN: {},
+          },
+        },
+
+        vending: {
+          initial: 'starting',
+          on: { SELECT: {}, RETURN: {}, BILL_ESCROW: { actions: 'refuseEscrow' } },
+          states: {
+            starting: {
+              entry: 'motorOn',
+              after: { leaveHome: { target: 'jammed', actions: 'faultNeverLeftHome' } },
+              on: {
+                HOME_LEFT: 'turning',
+                MOTOR_STALLED: { target: 'jammed', actions: 'faultNeverLeftHome' },
+                MOTOR_ERROR: { target: 'jammed', actions: 'faultMotorError' },
+              },
+            },
+            turning: {
+              after: { returnHome: { target: 'jammed', actions: 'faultNeverReturned' } },
+              on: {
+                HOME_REACHED: { target: 'watching', actions: 'stopMotor' },
+                MOTOR_STALLED: { target: 'jammed', actions: 'faultNeverReturned' },
+                MOTOR_ERROR: { target: 'jammed', actions: 'faultMotorError' },
+              },
+            },
+            watching: {
+              always: { guard: 'dropSeen', target: 'delivered' },
+              after: { dropWindow: 'noDrop' },
+            },
+            noDrop: {
+              always: [
+                { guard: 'canRetry', target: 'starting', actions: 'retryTurn' },
+                { target: 'failed', actions: 'markFailed' },
+              ],
+            },
+            jammed: {
+              entry: ['stopMotor', 'markJammed'],
+              always: { target: 'failed' },
+            },
+            failed: {
+              always: [
+                { guard: 'hasAlternative', target: 'starting', actions: 'switchColumn' },
+                { target: '#vmc.sales.afterVend', actions: 'vendFailed' },
+              ],
+            },
+            delivered: {
+              always: { target: '#vmc.sales.afterVend', actions: 'vendDelivered' },
+            },
+          },
+        },
+
+        /** Decide what follows a vend: change, keep credit (multi-vend), or back to idle. */
+        afterVend: {
+          always: [
+            {
+              guard: ({ context }) => context.credit > 0 && !context.policy.multiVend && context.purchased,
+              target: 'paying',
+              actions: 'beginChange',
+            },
+            { target: 'idle' },
+          ],
+        },
+
+        paying: {
+          entry: 'startPayout',
+          on: {
+            PAYOUT_DONE: { target: 'idle', actions: 'payoutDone' },
+            SELECT: {},
+            RETURN: {},
+            BILL_ESCROW: { actions: 'refuseEscrow' },
+          },
+        },
+
+        service: {
+          entry: 'cardEnd',
+          always: { guard: not('doorOpen'), target: 'idle' },
+          on: {
+            SELECT: {},
+            RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            SERVICE_CLEAR_FAULTS: { actions: 'clearFaults' },
+            SERVICE_SETTLE_DEBT: { actions: 'settleDebt' },
+          },
+        },
+
+        outOfService: {
+          entry: 'cardEnd',
+          always: [
+            { guard: 'doorOpen', target: 'service' },
+            { guard: not('mustStop'), target: 'idle' },
+          ],
+          on: {
+            SELECT: { actions: 'noticeNotNow' },
+            RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+          },
+        },
+      },
+    },
+  },
+});
+
+// ------------------------------------------------------------------ helpers used by the actions
+
+function withoutFault(faults: Readonly<Record<string, Fault>>, code: string): Record<string, Fault> {
+  const next: Record<string, Fault> = { ...faults };
+  delete next[code];
+  return next;
+}
+
+function addFault(faults: Readonly<Record<string, Fault>>, code: string, device: string, detail: string): Record<string, Fault> {
+  return { ...faults, [code]: { code, device, detail } };
+}
+
+function canPayExactly(amount: Minor, tubes: CoinCounts): boolean {
+  return makeChange(amount, tubes) !== null;
+}
+
+/** MDB cashless item numbers: the column's position in the grid (A1 → 11, F8 → 68). */
+export function itemNumber(code: string): number {
+  return (code.charCodeAt(0) - 64) * 10 + Number(code.slice(1));
+}
+
+function billAcceptable(ctx: VmcContext, value: Minor): boolean {
+  if (ctx.credit + value > ctx.policy.maxCredit) return false;
+  if (!ctx.policy.acceptOnlyIfChangeable) return true;
+  return makeChange(ctx.credit + value, ctx.tubes) !== null;
+}
+
+/** The notice for a selection that cannot vend now: price, sold out, unknown, exact change. */
+export function selectionNotice(ctx: VmcContext, column: string): readonly string[] {
+  const col = ctx.catalog[column];
+  switch (availability(ctx.catalog, column)) {
+    case 'unknown':
+      return ['INVALID', `SELECTION ${column}`];
+    case 'disabled':
+    case 'soldOut':
+    case 'failed':
+    case 'jammed':
+      return [`${column} SOLD OUT`, 'CHOOSE ANOTHER'];
+    case 'available':
+      break;
+  }
+  if (!col) return ['INVALID', `SELECTION ${column}`];
+  if (ctx.credit >= col.price) return ['USE EXACT', 'CHANGE'];
+  return [`${column} PRICE`, formatMoney(col.price, ctx.currency)];
+}
+
+export type VmcMachine = typeof vmcMachine;
