@@ -25,11 +25,11 @@ import { countEntries } from './currency.ts';
 const INF = 0x3fffffff;
 
 // Scratch buffers, grown on demand and reused: the statechart calls this on every coin insert.
-let layerA = new Int32Array(0);
-let layerB = new Int32Array(0);
-let takeTable = new Int32Array(0);
-let dequeIdx = new Int32Array(0);
-let dequeKey = new Int32Array(0);
+let layerA: Int32Array = new Int32Array(0);
+let layerB: Int32Array = new Int32Array(0);
+let takeTable: Int32Array = new Int32Array(0);
+let dequeIdx: Int32Array = new Int32Array(0);
+let dequeKey: Int32Array = new Int32Array(0);
 
 function grow(buf: Int32Array, size: number): Int32Array {
   if (buf.length >= size) return buf;
@@ -41,6 +41,16 @@ function grow(buf: Int32Array, size: number): Int32Array {
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
+}
+
+/**
+ * Largest DP range (amount ÷ g) accepted: the take table is #denominations × this many Int32s, so
+ * this bounds the scratch memory to a few tens of MB. A vending payout is thousands of units.
+ */
+export const MAX_CHANGE_UNITS = 1_000_000;
+
+function checkRange(top: number, amount: number): void {
+  if (top > MAX_CHANGE_UNITS) throw new RangeError(`change amount ${String(amount)} is too large to plan (over ${String(MAX_CHANGE_UNITS)} coin units)`);
 }
 
 function checkAmount(amount: number): void {
@@ -74,8 +84,13 @@ function usable(limit: number, available: CoinCounts): Problem {
 /**
  * Fill best_n over 0..top (in units of g) and the per-denomination take table. Returns the final
  * layer; take[i·(top+1) + a] is how many coins of denomination i the optimum for `a` uses.
+ *
+ * Only the part of each layer that can matter is computed: above reach_i (the value of the coins
+ * added so far) everything is unreachable, and when only `top` itself is wanted (exactOnly),
+ * positions below top − rest_i (rest_i: the value of the coins still to add) cannot lead to it.
+ * Entries outside the computed range are INF or never read.
  */
-function solve(p: Problem, top: number): Int32Array {
+function solve(p: Problem, top: number, exactOnly: boolean): Int32Array {
   const n = p.denoms.length;
   const width = top + 1;
   layerA = grow(layerA, width);
@@ -86,38 +101,47 @@ function solve(p: Problem, top: number): Int32Array {
   const take = takeTable;
   prev.fill(INF, 0, width);
   prev[0] = 0;
+  let rest = p.total / p.g;
+  let reach = 0;
   for (let i = 0; i < n; i++) {
     const d = (p.denoms[i] ?? 1) / p.g;
     const c = Math.min(p.counts[i] ?? 0, Math.floor(top / d));
+    // prev holds best_{i-1} on [lo, top]; cur gets best_i on [lo, hi] and INF above hi.
+    const lo = exactOnly ? Math.max(0, top - rest) : 0;
+    rest -= d * (p.counts[i] ?? 0);
+    reach += d * c;
+    const hi = Math.min(top, reach);
     const base = i * width;
-    const chain = Math.floor(top / d) + 1;
+    const chain = Math.floor((hi - lo) / d) + 1;
     dequeIdx = grow(dequeIdx, chain);
     dequeKey = grow(dequeKey, chain);
     const qi = dequeIdx;
     const qk = dequeKey;
-    for (let r = 0; r < d && r <= top; r++) {
+    for (let start = lo; start < lo + d && start <= hi; start++) {
       let head = 0;
       let tail = 0;
-      for (let j = 0, a = r; a <= top; j++, a += d) {
-        const v = prev[a] as number;
+      for (let j = 0, a = start; a <= hi; j++, a += d) {
+        const v = prev[a] ?? INF;
         if (v < INF) {
           const key = v - j;
           // Strict ">" keeps older equal keys: the front is then the largest k among ties.
-          while (tail > head && (qk[tail - 1] as number) > key) tail--;
+          while (tail > head && (qk[tail - 1] ?? 0) > key) tail--;
           qi[tail] = j;
           qk[tail] = key;
           tail++;
         }
-        while (tail > head && (qi[head] as number) < j - c) head++;
+        while (tail > head && (qi[head] ?? 0) < j - c) head++;
         if (tail > head) {
-          cur[a] = (qk[head] as number) + j;
-          take[base + a] = j - (qi[head] as number);
+          const jf = qi[head] ?? 0;
+          cur[a] = (qk[head] ?? 0) + j;
+          take[base + a] = j - jf;
         } else {
           // No plan for a: its take entry is never read, since readPlan follows finite paths only.
           cur[a] = INF;
         }
       }
     }
+    if (hi < top) cur.fill(INF, hi + 1, width);
     const t = prev;
     prev = cur;
     cur = t;
@@ -162,7 +186,8 @@ export function makeChange(amount: number, available: CoinCounts): CoinCounts | 
   // Paying out every coin is the only way to pay the whole tube value.
   if (amount === p.total) return allCoins(p);
   const top = amount / p.g;
-  const best = solve(p, top);
+  checkRange(top, amount);
+  const best = solve(p, top, true);
   if ((best[top] ?? INF) >= INF) return null;
   return readPlan(p, top, top);
 }
@@ -183,7 +208,8 @@ export function bestEffortChange(amount: number, available: CoinCounts): { plan:
   if (p.denoms.length === 0) return { plan: {}, value: 0 };
   if (amount >= p.total) return { plan: allCoins(p), value: p.total };
   const top = Math.floor(amount / p.g);
-  const best = solve(p, top);
+  checkRange(top, amount);
+  const best = solve(p, top, false);
   let a = top;
   while (a > 0 && (best[a] ?? INF) >= INF) a--;
   return { plan: readPlan(p, top, a), value: a * p.g };
