@@ -15,7 +15,7 @@
  * region (the `sales` node as a fallback, or overridden by a sales sub-state) or in another region,
  * never at the root, so no event is handled twice.
  */
-import { and, enqueueActions, not, setup, stateIn } from 'xstate';
+import { not, setup, stateIn } from 'xstate';
 import type { CoinCounts, Key, LinkState, Minor } from '../ports/index.ts';
 import type { CurrencyConfig, MachineConfig, Policy } from '../config/schema.ts';
 import type { MachineEvent, PaymentKind, PayoutReason, VendFailReason } from './events.ts';
@@ -721,7 +721,6 @@ export const vmcMachine = vmc.createMachine({
         BEAM: { actions: 'beam' },
         LINK: { actions: 'link' },
         FAULT: { actions: 'fault' },
-        SELECT: { actions: 'noticeNotNow' },
       },
       states: {
         idle: {

@@ -1,0 +1,709 @@
+/**
+ * One simulator session: a virtual clock, the simulated machine and the real controller on it,
+ * plus the one command interpreter shared by scenario files and the interactive line mode.
+ *
+ * Settling rule: every command except `wait` (and the read-only `status` / `help`) is followed by
+ * running the machine until it is at rest, so a transcript shows each command's result:
+ *   - the sales state is idle, session, service or outOfService (no vend, payout, card approval
+ *     or save-credit expiry in progress);
+ *   - no coin or bill is in a validator, no bill sits in escrow, no product is falling, no motor
+ *     is energised, the coin mech is not paying out, and the drop beam is clear (unless blocked by
+ *     the `drop-blocked` fault);
+ *   - at most `settleLimitMs` (default 30 s) of virtual time, enough for a vend with a retry and a
+ *     second column or a card approval timeout.
+ * Timers that belong to a machine at rest (a 3 s message, the inactivity and save-credit timers)
+ * are not waited for: a notice such as "A1 PRICE" stays on the display until a `wait` lets it go.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { loadConfigFile } from '../src/config/load.ts';
+import type { MachineConfig } from '../src/config/schema.ts';
+import { Controller, type Logger, type TimedEvent } from '../src/controller/controller.ts';
+import type { MachineEvent } from '../src/controller/events.ts';
+import { activePaths, salesState, type SalesState } from '../src/controller/view.ts';
+import type { ColumnMark } from '../src/catalog/catalog.ts';
+import { formatMoney, parseMoney, type CurrencyFormat } from '../src/money/currency.ts';
+import { isKey, type CoinCounts, type Key, type Minor } from '../src/ports/index.ts';
+import { VirtualClock } from './clock.ts';
+import { formatFaultSpec, parseFaultSpec, FAULT_NAMES, type FaultSpec } from './faults.ts';
+import { createSimMachine, type SimMachine } from './machine.ts';
+import type { BinItem } from './world.ts';
+
+// ------------------------------------------------------------------ config helpers
+
+/** Absolute path of the built-in demo machine (sim/machines/demo.yaml), wherever the package lives. */
+export function demoConfigPath(): string {
+  return fileURLToPath(new URL('./machines/demo.yaml', import.meta.url));
+}
+
+export function loadDemoConfig(): MachineConfig {
+  return loadConfigFile(demoConfigPath());
+}
+
+/** The demo config as plain parsed YAML (before validation), as a base for scenario overrides. */
+export function demoConfigRaw(): unknown {
+  return parseYaml(readFileSync(demoConfigPath(), 'utf8'));
+}
+
+// ------------------------------------------------------------------ durations
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/**
+ * "500ms", "3s", "2m", "1h", "1m30s", "1.5s" or a bare number of milliseconds → ms (an integer).
+ * Throws an Error naming the bad text.
+ */
+export function parseDuration(text: string): number {
+  const s = text.trim().toLowerCase();
+  if (/^\d+$/.test(s)) return Number(s);
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < s.length) {
+    part.lastIndex = at;
+    const m = part.exec(s);
+    if (!m) throw new Error(`cannot read '${text}' as a duration (use e.g. 500ms, 3s, 2m, 1m30s)`);
+    total += Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
+    at = part.lastIndex;
+  }
+  if (s.length === 0) throw new Error('empty duration (use e.g. 500ms, 3s, 2m)');
+  return Math.round(total);
+}
+
+/** Virtual time as seconds with milliseconds, e.g. "12.300s". */
+export function formatTime(ms: number): string {
+  return `${(ms / 1000).toFixed(3)}s`;
+}
+
+// ------------------------------------------------------------------ commands
+
+export type Command =
+  | { readonly kind: 'nothing' }
+  | { readonly kind: 'coin'; readonly value: string }
+  | { readonly kind: 'bill'; readonly value: string }
+  | { readonly kind: 'card'; readonly balance?: string }
+  | { readonly kind: 'cardRemove' }
+  | { readonly kind: 'press'; readonly keys: readonly Key[] }
+  | { readonly kind: 'return' }
+  | { readonly kind: 'door'; readonly open: boolean }
+  | { readonly kind: 'wait'; readonly ms: number }
+  | { readonly kind: 'fault'; readonly spec: FaultSpec; readonly at?: number; readonly in?: number; readonly once?: boolean }
+  | { readonly kind: 'clear'; readonly what: string }
+  | { readonly kind: 'service'; readonly action: 'clearFaults' }
+  | { readonly kind: 'service'; readonly action: 'settleDebt'; readonly how: 'paid' | 'writtenOff' }
+  | { readonly kind: 'take' }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'help' };
+
+export type ParsedCommand = { readonly ok: true; readonly command: Command } | { readonly ok: false; readonly error: string };
+
+/** One line per command, for `help` and the docs. */
+export const COMMAND_HELP: readonly (readonly [usage: string, what: string])[] = [
+  ['coin <value>', 'insert a coin: minor units (50) or money (0.50, €0.50)'],
+  ['bill <value>', 'feed a bill into the bill validator (500, 5.00)'],
+  ['card [balance]', 'tap a card (balance in minor units or money; default sim.cardBalance)'],
+  ['card remove', 'take the card away'],
+  ['press <keys>', 'press keys: A1, CLEAR, RETURN, or several (press CLEAR B2)'],
+  ['return', 'pull the coin-return lever'],
+  ['door open|close', 'open or close the service door (open = service mode)'],
+  ['wait <duration>', 'let virtual time pass exactly: 500ms, 3s, 2m, 1m30s'],
+  ['fault <spec> [at|in <duration>] [once]', `inject a fault now, at a virtual time, or after a delay: ${FAULT_NAMES.join(', ')}`],
+  ['clear <spec|name|all>', 'clear injected faults: "clear motor-stall A1", "clear offline", "clear all"'],
+  ['service clear-faults', 'service menu (door open): clear faults and jammed marks'],
+  ['service settle-debt paid|written-off', 'service menu (door open): settle the debt owed to customers'],
+  ['take', 'the customer takes what is in the delivery bin and the return cup'],
+  ['status', 'display, state, credit, debt, bin, cup, faults, stock'],
+  ['help', 'this list'],
+];
+
+const COMMAND_WORDS = ['coin', 'bill', 'card', 'press', 'return', 'door', 'wait', 'fault', 'clear', 'service', 'take', 'status', 'help'];
+
+function usageOf(word: string): string {
+  const line = COMMAND_HELP.find(([u]) => u.split(' ')[0] === word);
+  return line ? line[0] : word;
+}
+
+function fail(error: string): ParsedCommand {
+  return { ok: false, error };
+}
+
+function ok(command: Command): ParsedCommand {
+  return { ok: true, command };
+}
+
+/**
+ * Parses one command line. Structure only: money values are read later against the machine's
+ * currency. Blank lines and `#` comments parse to `nothing`.
+ */
+export function parseCommand(line: string): ParsedCommand {
+  const text = line.trim();
+  if (text === '' || text.startsWith('#')) return ok({ kind: 'nothing' });
+  const [head = '', ...args] = text.split(/\s+/);
+  const word = head.toLowerCase();
+  const arity = (min: number, max: number): string | undefined =>
+    args.length < min || args.length > max ? `${word}: expected \`${usageOf(word)}\`, got '${text}'` : undefined;
+  switch (word) {
+    case 'coin':
+    case 'bill': {
+      const bad = arity(1, 1);
+      if (bad) return fail(bad);
+      return ok({ kind: word, value: args[0] ?? '' });
+    }
+    case 'card': {
+      const bad = arity(0, 1);
+      if (bad) return fail(bad);
+      const a = args[0];
+      if (a === undefined) return ok({ kind: 'card' });
+      if (a.toLowerCase() === 'remove') return ok({ kind: 'cardRemove' });
+      return ok({ kind: 'card', balance: a });
+    }
+    case 'press': {
+      if (args.length === 0) return fail(`press: which keys? e.g. \`press A1\`, \`press CLEAR\`, \`press RETURN\``);
+      const keys: Key[] = [];
+      for (const a of args) {
+        const up = a.toUpperCase();
+        if (isKey(up)) {
+          keys.push(up);
+          continue;
+        }
+        for (const c of up) {
+          if (!isKey(c)) return fail(`press: no key '${c}' on the keypad (keys: A-J, 0-9, CLEAR, RETURN)`);
+          keys.push(c);
+        }
+      }
+      return ok({ kind: 'press', keys });
+    }
+    case 'return':
+    case 'take':
+    case 'status':
+    case 'help': {
+      const bad = arity(0, 0);
+      if (bad) return fail(bad);
+      return ok({ kind: word });
+    }
+    case 'door': {
+      const a = (args[0] ?? '').toLowerCase();
+      if (args.length !== 1 || (a !== 'open' && a !== 'close' && a !== 'closed'))
+        return fail(`door: expected \`door open\` or \`door close\`, got '${text}'`);
+      return ok({ kind: 'door', open: a === 'open' });
+    }
+    case 'wait': {
+      const bad = arity(1, 1);
+      if (bad) return fail(bad);
+      try {
+        return ok({ kind: 'wait', ms: parseDuration(args[0] ?? '') });
+      } catch (e) {
+        return fail(`wait: ${(e as Error).message}`);
+      }
+    }
+    case 'fault':
+      return parseFaultCommand(args);
+    case 'clear': {
+      if (args.length === 0) return fail('clear: what? e.g. `clear motor-stall A1`, `clear offline`, `clear all`');
+      const what = args.join(' ');
+      if (what.toLowerCase() !== 'all') {
+        const name = (args[0] ?? '').toLowerCase();
+        if (args.length > 1 || !(FAULT_NAMES as readonly string[]).includes(name)) {
+          try {
+            parseFaultSpec(what);
+          } catch (e) {
+            return fail(`clear: ${(e as Error).message}`);
+          }
+        }
+      }
+      return ok({ kind: 'clear', what });
+    }
+    case 'service': {
+      const a = (args[0] ?? '').toLowerCase();
+      if (a === 'clear-faults' && args.length === 1) return ok({ kind: 'service', action: 'clearFaults' });
+      if (a === 'settle-debt' && args.length === 2) {
+        const how = (args[1] ?? '').toLowerCase();
+        if (how === 'paid') return ok({ kind: 'service', action: 'settleDebt', how: 'paid' });
+        if (how === 'written-off' || how === 'writtenoff') return ok({ kind: 'service', action: 'settleDebt', how: 'writtenOff' });
+      }
+      return fail(`service: expected \`service clear-faults\` or \`service settle-debt paid|written-off\`, got '${text}'`);
+    }
+    default: {
+      const near = COMMAND_WORDS.filter((w) => w.startsWith(word.slice(0, 2)));
+      const hint = near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : '';
+      return fail(`unknown command '${head}'${hint}; type \`help\` for the list of commands`);
+    }
+  }
+}
+
+function parseFaultCommand(args: readonly string[]): ParsedCommand {
+  const specWords: string[] = [];
+  let at: number | undefined;
+  let after: number | undefined;
+  let once: boolean | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    const low = a.toLowerCase();
+    if (low === 'once') {
+      once = true;
+    } else if (low === 'at' || low === 'in') {
+      const d = args[i + 1];
+      if (d === undefined) return fail(`fault: '${low}' needs a duration, e.g. \`fault offline coin ${low} 5s\``);
+      try {
+        const ms = parseDuration(d);
+        if (low === 'at') at = ms;
+        else after = ms;
+      } catch (e) {
+        return fail(`fault: ${(e as Error).message}`);
+      }
+      i += 1;
+    } else {
+      specWords.push(a);
+    }
+  }
+  if (specWords.length === 0) return fail(`fault: which fault? one of ${FAULT_NAMES.join(', ')}`);
+  if (at !== undefined && after !== undefined) return fail("fault: give either 'at <time>' or 'in <delay>', not both");
+  try {
+    const spec = parseFaultSpec(specWords.join(' '));
+    return ok({ kind: 'fault', spec, ...(at !== undefined ? { at } : {}), ...(after !== undefined ? { in: after } : {}), ...(once ? { once } : {}) });
+  } catch (e) {
+    return fail(`fault: ${(e as Error).message}`);
+  }
+}
+
+// ------------------------------------------------------------------ formatting
+
+export function money(amount: Minor, currency: CurrencyFormat): string {
+  return formatMoney(amount, currency);
+}
+
+/** "€0.80 (50×1 20×1 10×1)", or "empty". */
+export function formatCounts(counts: CoinCounts, currency: CurrencyFormat): string {
+  const entries = Object.entries(counts)
+    .map(([d, n]) => [Number(d), n] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[0] - a[0]);
+  if (entries.length === 0) return 'empty';
+  const total = entries.reduce((s, [d, n]) => s + d * n, 0);
+  return `${money(total, currency)} (${entries.map(([d, n]) => `${d}×${n}`).join(' ')})`;
+}
+
+/** A one-line, human description of a domain event. */
+export function describeEvent(e: MachineEvent, currency: CurrencyFormat): string {
+  const m = (v: Minor): string => money(v, currency);
+  switch (e.type) {
+    case 'coinInserted':
+      return `coin ${m(e.value)} → ${e.routing}`;
+    case 'coinRejected':
+      return `coin ${m(e.value)} rejected`;
+    case 'billEscrowed':
+    case 'billStacked':
+    case 'billReturned':
+      return `${e.type} ${m(e.value)}`;
+    case 'cardSessionBegan':
+      return `card session began${e.funds !== null ? ` (funds ${m(e.funds)})` : ''}`;
+    case 'cardVendApproved':
+      return `card approved ${m(e.amount)} for ${e.column}`;
+    case 'cardVendDenied':
+      return `card ${e.reason === 'timeout' ? 'timed out' : 'declined'} for ${e.column}`;
+    case 'cardSessionEnded':
+      return 'card session ended';
+    case 'vendStarted':
+      return `vend ${e.column} ${m(e.price)} ${e.payment}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
+    case 'vendSucceeded':
+      return `vend ${e.column} succeeded`;
+    case 'vendFailed':
+      return `vend ${e.column} failed (${e.reason})`;
+    case 'columnMarked':
+      return `column ${e.column} marked ${e.mark}`;
+    case 'payoutPlanned':
+      return `${e.reason} planned ${m(e.amount)}: ${formatCounts(e.plan, currency)}`;
+    case 'payoutDone':
+      return `${e.reason} paid ${m(e.paidValue)} of ${m(e.amount)}`;
+    case 'debtRecorded':
+      return `debt recorded ${m(e.amount)} (total ${m(e.total)})`;
+    case 'debtSettled':
+      return `debt ${m(e.amount)} settled (${e.how})`;
+    case 'overpayKept':
+      return `overpay kept ${m(e.amount)} (${e.why})`;
+    case 'tubesRead':
+      return `tubes read ${formatCounts(e.levels, currency)}`;
+    case 'door':
+      return `door ${e.state}`;
+    case 'faultRaised':
+      return `fault ${e.code} raised (${e.device}${e.detail ? `: ${e.detail}` : ''})`;
+    case 'faultCleared':
+      return `fault ${e.code} cleared`;
+    case 'priceChanged':
+      return `price ${e.column} → ${m(e.price)}`;
+    case 'stockChanged':
+      return `stock ${e.column} → ${e.stock} (${e.why})`;
+    case 'serviceAction':
+      return `service ${e.action}${e.detail ? ` ${e.detail}` : ''}`;
+  }
+}
+
+/** The display as a small box: one row per line, padded to the display width. */
+export function displayBox(lines: readonly string[], cols: number): string[] {
+  const bar = '─'.repeat(cols);
+  return [`┌${bar}┐`, ...lines.map((l) => `│${l.padEnd(cols).slice(0, cols)}│`), `└${bar}┘`];
+}
+
+// ------------------------------------------------------------------ the session
+
+export interface CommandResult {
+  /** The line as given. */
+  readonly line: string;
+  readonly ok: boolean;
+  /** What the command did, or why it failed (one or more lines). */
+  readonly output: readonly string[];
+  /** Virtual time when the command started and when it (and its settling) ended. */
+  readonly startedAt: number;
+  readonly at: number;
+  /** The display after the command. */
+  readonly display: readonly string[];
+  /** Domain events emitted while the command ran and settled. */
+  readonly events: readonly TimedEvent[];
+}
+
+export interface SessionView {
+  readonly at: number;
+  readonly display: readonly string[];
+  readonly state: SalesState;
+  /** Every active state as a dotted path, e.g. "sales.session.waiting". */
+  readonly paths: readonly string[];
+  readonly credit: Minor;
+  readonly debt: Minor;
+  readonly bin: readonly BinItem[];
+  readonly cup: CoinCounts;
+  /** Fault codes the controller holds open. */
+  readonly faults: readonly string[];
+  /** Faults injected in the simulator and active now (text form). */
+  readonly injected: readonly string[];
+  readonly stock: Readonly<Record<string, number>>;
+  readonly marks: Readonly<Record<string, ColumnMark>>;
+  /** Tube levels as the controller knows them. */
+  readonly tubes: CoinCounts;
+}
+
+export interface SimSessionOptions {
+  /** Machine config; default: the demo machine. */
+  readonly config?: MachineConfig;
+  /** Overrides `config.sim.seed`. */
+  readonly seed?: number;
+  readonly logger?: Logger;
+  /** Longest a command may run the machine to reach rest (virtual ms). Default 30 000. */
+  readonly settleLimitMs?: number;
+}
+
+const AT_REST: ReadonlySet<SalesState> = new Set(['idle', 'session', 'service', 'outOfService']);
+export const DEFAULT_SETTLE_LIMIT_MS = 30_000;
+
+function isEmptyCounts(c: CoinCounts): boolean {
+  return Object.values(c).every((n) => n === 0);
+}
+
+export class SimSession {
+  readonly clock: VirtualClock;
+  readonly sim: SimMachine;
+  readonly controller: Controller;
+  readonly config: MachineConfig;
+  /** Every domain event so far, with its virtual time. */
+  readonly log: TimedEvent[] = [];
+  private readonly settleLimitMs: number;
+  private closed = false;
+
+  private constructor(opts: SimSessionOptions) {
+    const base = opts.config ?? loadDemoConfig();
+    this.config = opts.seed === undefined ? base : { ...base, sim: { ...base.sim, seed: opts.seed } };
+    this.settleLimitMs = opts.settleLimitMs ?? DEFAULT_SETTLE_LIMIT_MS;
+    this.clock = new VirtualClock();
+    this.sim = createSimMachine(this.config, this.clock, opts.seed === undefined ? {} : { seed: opts.seed });
+    this.controller = new Controller({
+      config: this.config,
+      ports: this.sim.ports,
+      clock: this.clock,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+    this.controller.events$.subscribe((e) => this.log.push(e));
+  }
+
+  /** Builds and starts a session, then lets the machine come to rest. */
+  static async start(opts: SimSessionOptions = {}): Promise<SimSession> {
+    const s = new SimSession(opts);
+    await s.controller.start();
+    await s.settle();
+    return s;
+  }
+
+  get currency(): CurrencyFormat {
+    return this.config.currency;
+  }
+
+  /** What the display shows now (the simulated glass). */
+  get display(): readonly string[] {
+    return this.sim.devices.display.lines;
+  }
+
+  /** Runs one command line. Never throws: bad input comes back as `ok: false` with a message. */
+  async exec(line: string): Promise<CommandResult> {
+    const startedAt = this.clock.now();
+    const from = this.log.length;
+    let okay = true;
+    let output: string[];
+    const parsed = parseCommand(line);
+    if (!parsed.ok) {
+      okay = false;
+      output = [parsed.error];
+    } else if (this.closed) {
+      okay = false;
+      output = ['the session is closed'];
+    } else {
+      try {
+        const r = await this.run(parsed.command);
+        okay = r.ok;
+        output = r.output;
+      } catch (e) {
+        okay = false;
+        output = [`${parsed.command.kind}: ${e instanceof Error ? e.message : String(e)}`];
+      }
+    }
+    return {
+      line,
+      ok: okay,
+      output,
+      startedAt,
+      at: this.clock.now(),
+      display: [...this.display],
+      events: this.log.slice(from),
+    };
+  }
+
+  /** What a customer and an operator can see now. */
+  view(): SessionView {
+    const snap = this.controller.snapshot;
+    const ctx = snap.context;
+    const stock: Record<string, number> = {};
+    const marks: Record<string, ColumnMark> = {};
+    for (const [code, col] of Object.entries(ctx.catalog)) {
+      stock[code] = col.stock;
+      marks[code] = col.mark;
+    }
+    return {
+      at: this.clock.now(),
+      display: [...this.display],
+      state: salesState(snap),
+      paths: activePaths(snap.value),
+      credit: ctx.credit,
+      debt: ctx.debt,
+      bin: this.sim.world.bin.map((i) => ({ ...i })),
+      cup: { ...this.sim.world.cup },
+      faults: Object.keys(ctx.faults).sort(),
+      injected: this.sim.faults.active().map((f) => formatFaultSpec(f.spec) + (f.once ? ' (once)' : '')),
+      stock,
+      marks,
+      tubes: { ...ctx.tubes },
+    };
+  }
+
+  /** The `status` text. */
+  statusLines(): string[] {
+    const v = this.view();
+    const m = (x: Minor): string => money(x, this.currency);
+    const cols = this.sim.devices.display.cols;
+    const soldOut = Object.entries(v.stock)
+      .filter(([, n]) => n <= 0)
+      .map(([c]) => c);
+    const marked = Object.entries(v.marks)
+      .filter(([, mark]) => mark !== 'ok')
+      .map(([c, mark]) => `${c} ${mark}`);
+    const low = Object.entries(v.stock)
+      .filter(([, n]) => n > 0 && n <= 2)
+      .map(([c, n]) => `${c}:${n}`);
+    const units = Object.values(v.stock).reduce((s, n) => s + n, 0);
+    return [
+      ...displayBox(v.display, cols),
+      `time     ${formatTime(v.at)}`,
+      `state    ${v.state}  (${v.paths.join(', ')})`,
+      `credit   ${m(v.credit)}   debt ${m(v.debt)}`,
+      `bin      ${v.bin.length === 0 ? 'empty' : v.bin.map((i) => `${i.product} (${i.column})`).join(', ')}`,
+      `cup      ${formatCounts(v.cup, this.currency)}`,
+      `faults   ${v.faults.length === 0 ? 'none' : v.faults.join(', ')}   injected: ${v.injected.length === 0 ? 'none' : v.injected.join(', ')}`,
+      `stock    ${units} items in ${Object.keys(v.stock).length} columns; sold out: ${soldOut.join(' ') || 'none'}; marked: ${marked.join(' ') || 'none'}${low.length > 0 ? `; low: ${low.join(' ')}` : ''}`,
+      `tubes    ${formatCounts(v.tubes, this.currency)}`,
+    ];
+  }
+
+  /** Stops the controller and detaches the devices. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.controller.stop();
+    this.sim.dispose();
+  }
+
+  /** Runs the machine until it is at rest (see the module comment), at most `settleLimitMs`. */
+  async settle(): Promise<void> {
+    await this.clock.advance(0);
+    await this.clock.runUntil(() => this.atRest(), this.settleLimitMs);
+  }
+
+  /** True when nothing is moving and no sale step is in progress. */
+  atRest(): boolean {
+    const w = this.sim.world;
+    if (!AT_REST.has(salesState(this.controller.snapshot))) return false;
+    if (!isEmptyCounts(w.inFlight.coins) || !isEmptyCounts(w.inFlight.bills)) return false;
+    if (w.escrow !== null || w.falling.length > 0 || w.motor.running !== null) return false;
+    if (this.sim.devices.coin.busy) return false;
+    if (w.beam && !this.sim.faults.has('drop-blocked')) return false;
+    return true;
+  }
+
+  private readMoney(text: string, what: string): Minor {
+    try {
+      return parseMoney(text, this.currency);
+    } catch (e) {
+      throw new Error(`${what}: ${(e as Error).message}`);
+    }
+  }
+
+  private async run(c: Command): Promise<{ ok: boolean; output: string[] }> {
+    const m = (x: Minor): string => money(x, this.currency);
+    const { devices, faults, world } = this.sim;
+    switch (c.kind) {
+      case 'nothing':
+        return { ok: true, output: [] };
+      case 'help':
+        return { ok: true, output: helpLines() };
+      case 'status':
+        return { ok: true, output: this.statusLines() };
+      case 'wait':
+        await this.clock.advance(c.ms);
+        return { ok: true, output: [`waited ${formatTime(c.ms)}`] };
+      case 'coin': {
+        const value = this.readMoney(c.value, 'coin');
+        if (value <= 0) return { ok: false, output: [`coin: a coin must be worth more than ${m(0)}`] };
+        let result = 'still in the acceptor';
+        void devices.coin.insertCoin(value).then((r) => {
+          result = r;
+        });
+        await this.settle();
+        const foreign = this.config.currency.coins.includes(value) ? '' : ` (not a ${this.currency.code} coin)`;
+        return { ok: true, output: [`coin ${m(value)}: ${coinOutcome(result)}${foreign}`] };
+      }
+      case 'bill': {
+        const bill = devices.bill;
+        if (!bill) return { ok: false, output: ['bill: this machine has no bill validator'] };
+        const value = this.readMoney(c.value, 'bill');
+        if (value <= 0) return { ok: false, output: [`bill: a bill must be worth more than ${m(0)}`] };
+        let result = 'still in the validator';
+        void bill.insertBill(value).then((r) => {
+          result = r;
+        });
+        await this.settle();
+        const foreign = this.config.currency.bills.includes(value) ? '' : ` (not a ${this.currency.code} bill)`;
+        return { ok: true, output: [`bill ${m(value)}: ${billOutcome(result)}${foreign}`] };
+      }
+      case 'card': {
+        const card = devices.card;
+        if (!card) return { ok: false, output: ['card: this machine has no card reader'] };
+        const balance = c.balance === undefined ? undefined : this.readMoney(c.balance, 'card');
+        const began = card.tapCard(balance);
+        await this.settle();
+        const shown = m(balance ?? this.config.sim.cardBalance);
+        return {
+          ok: true,
+          output: [began ? `card tapped (balance ${shown})` : `card tapped (balance ${shown}); the reader did not start a session (disabled, offline or busy)`],
+        };
+      }
+      case 'cardRemove': {
+        const card = devices.card;
+        if (!card) return { ok: false, output: ['card: this machine has no card reader'] };
+        card.removeCard();
+        await this.settle();
+        return { ok: true, output: ['card removed'] };
+      }
+      case 'press': {
+        let heard = true;
+        for (const k of c.keys) heard = devices.keypad.press(k) && heard;
+        await this.settle();
+        const keys = c.keys.join(' ').replace(/\b([A-J]) (?=\d)/g, '$1');
+        return { ok: true, output: [heard ? `pressed ${keys}` : `pressed ${keys}; the keypad is offline, the presses were lost`] };
+      }
+      case 'return': {
+        const heard = devices.coin.pressReturn();
+        await this.settle();
+        return { ok: true, output: [heard ? 'coin return pressed' : 'coin return pressed; the coin mech is offline, nobody heard it'] };
+      }
+      case 'door':
+        if (c.open) devices.door.open();
+        else devices.door.close();
+        await this.settle();
+        return { ok: true, output: [`door ${c.open ? 'opened' : 'closed'}`] };
+      case 'fault': {
+        const now = this.clock.now();
+        const at = c.at ?? (c.in !== undefined ? now + c.in : undefined);
+        const spec = faults.inject(c.spec, { ...(at !== undefined ? { at } : {}), ...(c.once ? { once: true } : {}) });
+        const text = formatFaultSpec(spec) + (c.once ? ' (once)' : '');
+        await this.settle();
+        return { ok: true, output: [at !== undefined && at > now ? `fault ${text} scheduled at ${formatTime(at)}` : `fault ${text} injected`] };
+      }
+      case 'clear': {
+        const n = c.what.toLowerCase() === 'all' ? faults.clearAll() : faults.clear(c.what);
+        await this.settle();
+        return { ok: true, output: [n === 0 ? `clear: no injected fault matches '${c.what}'` : `cleared ${n} fault${n === 1 ? '' : 's'}`] };
+      }
+      case 'service': {
+        if (salesState(this.controller.snapshot) !== 'service')
+          return { ok: false, output: ['service: the service menu needs the door open (`door open`)'] };
+        if (c.action === 'clearFaults') this.controller.send({ type: 'SERVICE_CLEAR_FAULTS' });
+        else this.controller.send({ type: 'SERVICE_SETTLE_DEBT', how: c.how });
+        await this.settle();
+        return { ok: true, output: [c.action === 'clearFaults' ? 'service: faults cleared' : `service: debt settled (${c.how})`] };
+      }
+      case 'take': {
+        const items = world.takeFromBin();
+        const coins = world.takeFromCup();
+        await this.settle();
+        const what: string[] = [];
+        if (items.length > 0) what.push(items.map((i) => `${i.product} (${i.column})`).join(', '));
+        if (!isEmptyCounts(coins)) what.push(`coins ${formatCounts(coins, this.currency)}`);
+        return { ok: true, output: [what.length === 0 ? 'took nothing: the bin and the cup are empty' : `took ${what.join('; ')}`] };
+      }
+    }
+  }
+}
+
+function coinOutcome(r: string): string {
+  switch (r) {
+    case 'tube':
+      return 'accepted (to the tube)';
+    case 'cashbox':
+      return 'accepted (to the cashbox)';
+    case 'rejected':
+      return 'rejected to the return cup';
+    case 'jammed':
+      return 'jammed in the acceptor';
+    default:
+      return r;
+  }
+}
+
+function billOutcome(r: string): string {
+  switch (r) {
+    case 'escrow':
+      return 'taken into escrow';
+    case 'rejected':
+      return 'rejected (handed back)';
+    case 'refused':
+      return 'refused by the slot';
+    default:
+      return r;
+  }
+}
+
+export function helpLines(): string[] {
+  const width = Math.max(...COMMAND_HELP.map(([u]) => u.length));
+  return [
+    'Commands:',
+    ...COMMAND_HELP.map(([u, what]) => `  ${u.padEnd(width)}  ${what}`),
+    `  ${'quit | exit'.padEnd(width)}  leave the line mode`,
+    'Each command except wait then runs the machine until it is at rest (max 30 s of virtual time).',
+  ];
+}
