@@ -129,7 +129,10 @@ export type VmcEvent =
   | { type: 'PAYOUT_DONE'; paid: CoinCounts; complete: boolean; faultCode?: string }
   | { type: 'NOTICE'; lines: readonly string[] }
   | { type: 'SERVICE_CLEAR_FAULTS' }
-  | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' };
+  | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' }
+  /** Refill one column (or all) to capacity. */
+  | { type: 'SERVICE_REFILL'; column?: string }
+  | { type: 'SERVICE_SET_PRICE'; column: string; price: Minor };
 
 // ------------------------------------------------------------------ pure helpers
 
@@ -532,6 +535,23 @@ const vmc = base.extend({
       enqueue.assign({ faults: kept, catalog, noDropStreak: 0 });
       enqueue.emit({ type: 'serviceAction', action: 'clearFaults' });
     }),
+    refill: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SERVICE_REFILL') return;
+      let catalog = context.catalog;
+      for (const col of Object.values(context.catalog)) {
+        if (event.column !== undefined && col.code !== event.column) continue;
+        if (col.stock === col.capacity && col.mark === 'ok') continue;
+        // A refilled column is checked by hand: its failed mark goes too.
+        catalog = updateColumn(catalog, col.code, { stock: col.capacity, mark: col.mark === 'failed' ? 'ok' : col.mark });
+        enqueue.emit({ type: 'stockChanged', column: col.code, stock: col.capacity, why: 'refill' });
+      }
+      enqueue.assign({ catalog });
+    }),
+    setPrice: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SERVICE_SET_PRICE' || !context.catalog[event.column] || event.price <= 0) return;
+      enqueue.assign({ catalog: updateColumn(context.catalog, event.column, { price: event.price }) });
+      enqueue.emit({ type: 'priceChanged', column: event.column, price: event.price });
+    }),
     settleDebt: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SERVICE_SETTLE_DEBT' || context.debt <= 0) return;
       enqueue.emit({ type: 'debtSettled', amount: context.debt, how: event.how, total: 0 });
@@ -872,6 +892,8 @@ export const vmcMachine = vmc.createMachine({
             RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
             SERVICE_CLEAR_FAULTS: { actions: 'clearFaults' },
             SERVICE_SETTLE_DEBT: { actions: 'settleDebt' },
+            SERVICE_REFILL: { actions: 'refill' },
+            SERVICE_SET_PRICE: { actions: 'setPrice' },
           },
         },
 

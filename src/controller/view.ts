@@ -99,6 +99,12 @@ function highestAvailablePrice(ctx: VmcContext): number {
 
 const NONE: Acceptance = { coins: [], bills: [], card: false };
 
+/**
+ * The change-making checks behind acceptance depend only on credit, tubes and the catalog's top
+ * price; snapshots change far more often than those, so the last answer is kept.
+ */
+let memo: { ctx: VmcContext; credit: number; tubes: VmcContext['tubes']; top: number; coins: number[]; bills: number[] } | null = null;
+
 /** Which coins and bills the payment devices should take now, and whether the card reader is on. */
 export function acceptance(s: VmcSnapshot): Acceptance {
   const ctx = s.context;
@@ -106,18 +112,30 @@ export function acceptance(s: VmcSnapshot): Acceptance {
   if (state === 'service' || state === 'outOfService') return NONE;
   const card = deviceUsable(ctx, 'card') && ctx.links.card !== undefined;
   if (state !== 'idle' && state !== 'session') return { coins: [], bills: [], card };
-  const input = {
-    credit: ctx.credit,
-    tubes: ctx.tubes,
-    coins: ctx.coins,
-    bills: ctx.bills,
-    maxCredit: ctx.policy.maxCredit,
-    highestPrice: highestAvailablePrice(ctx),
-    acceptOnlyIfChangeable: ctx.policy.acceptOnlyIfChangeable,
-  };
+  const top = highestAvailablePrice(ctx);
+  if (
+    !memo ||
+    memo.credit !== ctx.credit ||
+    memo.tubes !== ctx.tubes ||
+    memo.top !== top ||
+    memo.ctx.policy !== ctx.policy ||
+    memo.ctx.coins !== ctx.coins ||
+    memo.ctx.bills !== ctx.bills
+  ) {
+    const input = {
+      credit: ctx.credit,
+      tubes: ctx.tubes,
+      coins: ctx.coins,
+      bills: ctx.bills,
+      maxCredit: ctx.policy.maxCredit,
+      highestPrice: top,
+      acceptOnlyIfChangeable: ctx.policy.acceptOnlyIfChangeable,
+    };
+    memo = { ctx, credit: ctx.credit, tubes: ctx.tubes, top, coins: acceptedCoins(input), bills: acceptedBills(input) };
+  }
   return {
-    coins: deviceUsable(ctx, 'coin') ? acceptedCoins(input) : [],
-    bills: ctx.links.bill !== undefined && deviceUsable(ctx, 'bill') ? acceptedBills(input) : [],
+    coins: deviceUsable(ctx, 'coin') ? memo.coins : [],
+    bills: ctx.links.bill !== undefined && deviceUsable(ctx, 'bill') ? memo.bills : [],
     card,
   };
 }

@@ -1,0 +1,104 @@
+/**
+ * Port-level virtual-time soak: complete customer sessions through the real controller and the
+ * simulated devices on one virtual clock, plus the same event sequence through a bare XState machine
+ * as the baseline.
+ */
+import { assign, createActor, createMachine } from 'xstate';
+import type { MachineConfig } from '../../src/config/schema.ts';
+import { Controller } from '../../src/controller/controller.ts';
+import type { VmcEvent } from '../../src/controller/machine.ts';
+import { salesState } from '../../src/controller/view.ts';
+import { VirtualClock } from '../../sim/clock.ts';
+import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
+
+export interface SoakRig {
+  readonly sim: SimMachine;
+  readonly clock: VirtualClock;
+  readonly controller: Controller;
+  /** Events the controller sent to its statechart (recorded only while `record` is on). */
+  readonly recorded: VmcEvent[];
+  record: boolean;
+}
+
+export async function createRig(config: MachineConfig): Promise<SoakRig> {
+  const clock = new VirtualClock();
+  const sim = createSimMachine(config, clock);
+  const controller = new Controller({ config, ports: sim.ports, clock });
+  const rig: SoakRig = { sim, clock, controller, recorded: [], record: false };
+  const send = controller.send.bind(controller);
+  controller.send = (e: VmcEvent) => {
+    if (rig.record) rig.recorded.push(e);
+    send(e);
+  };
+  await controller.start();
+  await clock.advance(10);
+  return rig;
+}
+
+/**
+ * One customer: two coins for a product with change, choose, wait for product and change, take
+ * them. Every `columns.length` sessions a service visit refills the spirals and the change tubes.
+ */
+export async function runSession(rig: SoakRig, n: number, columns: readonly string[]): Promise<void> {
+  const { sim, clock, controller } = rig;
+  const column = columns[n % columns.length] ?? 'A1';
+  const d = sim.devices;
+  void d.coin.insertCoin(200);
+  if ((controller.snapshot.context.catalog[column]?.price ?? 0) > 200) void d.coin.insertCoin(100);
+  await clock.advance(400);
+  d.keypad.type(column);
+  const done = await clock.runUntil(() => {
+    const s = controller.snapshot;
+    return salesState(s) === 'idle' && s.context.payout === null && s.context.vend === null;
+  }, 60_000);
+  if (!done) {
+    const c = controller.snapshot.context;
+    throw new Error(`session ${n} (${column}) did not finish: ${JSON.stringify(controller.snapshot.value)} credit ${c.credit} tubes ${JSON.stringify(c.tubes)} col ${JSON.stringify(c.catalog[column])} display ${controller.display.join("/")}`);
+  }
+  sim.world.takeFromBin();
+  sim.world.takeFromCup();
+  if ((n + 1) % columns.length === 0) await serviceVisit(rig);
+}
+
+async function serviceVisit(rig: SoakRig): Promise<void> {
+  const { sim, clock, controller } = rig;
+  sim.devices.door.open();
+  await clock.advance(100);
+  for (const [code, spiral] of sim.world.spirals) {
+    const missing = spiral.capacity - spiral.count;
+    if (missing > 0) sim.world.refillSpiral(code, missing);
+  }
+  controller.send({ type: 'SERVICE_REFILL' });
+  for (const coin of sim.config.currency.coins) {
+    const want = sim.config.sim.tubes[String(coin)] ?? 0;
+    const have = sim.world.tubeCount(coin);
+    if (want > have) sim.devices.coin.manualFill(coin, want - have);
+  }
+  sim.devices.door.close();
+  await clock.advance(100);
+}
+
+/** A bare machine taking the same events: the floor any XState-based controller pays. */
+export function bareMachine() {
+  return createMachine({
+    types: {} as { context: { credit: number; n: number }; events: VmcEvent },
+    context: { credit: 0, n: 0 },
+    initial: 'idle',
+    on: { '*': { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+    states: {
+      idle: { on: { COIN: { target: 'credit', actions: assign({ credit: ({ context, event }) => context.credit + event.value }) } } },
+      credit: { on: { KEY: 'credit', SELECT: 'vending', COIN: 'credit' } },
+      vending: { on: { HOME_REACHED: 'paying', BEAM: 'vending', HOME_LEFT: 'vending' } },
+      paying: { on: { PAYOUT_DONE: { target: 'idle', actions: assign({ credit: 0 }) } } },
+    },
+  });
+}
+
+export function runBaseline(events: readonly VmcEvent[], sessions: number): number {
+  const actor = createActor(bareMachine()).start();
+  const t0 = performance.now();
+  for (let i = 0; i < sessions; i++) for (const e of events) actor.send(e);
+  const ms = performance.now() - t0;
+  actor.stop();
+  return ms;
+}
