@@ -117,7 +117,8 @@ function takeDebt(n: Draft, problems: string[], v: number, why: string): void {
 function closeCard(n: Draft, problems: string[], type: string, column: string, price: number): void {
   const open = n.cardOpen;
   if (open === null) problems.push(`${type} card ${column} ${price}: no card approval is open`);
-  else if (open.column !== column || open.amount !== price) problems.push(`${type} card ${column} ${price}: the open approval is ${open.column} ${open.amount}`);
+  // An approval covers a price: the controller may deliver from another column of the same product.
+  else if (open.amount !== price) problems.push(`${type} card ${column} ${price}: the open approval is ${open.column} ${open.amount}`);
   n.cardOpen = null;
 }
 
