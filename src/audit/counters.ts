@@ -52,6 +52,8 @@ export interface CounterSet {
   readonly debtPayouts: Tally;
   /** Coins paid out by hand in service (tube emptying): "manually dispensed". */
   readonly servicePayouts: Tally;
+  /** Coins put into the tubes (or cashbox) by the operator in service mode. */
+  readonly serviceFills: Tally;
   /** Payouts that stopped short of their amount. */
   readonly shortPayouts: number;
   readonly overpay: Tally;
@@ -101,6 +103,7 @@ export function emptyCounterSet(): CounterSet {
     refunds: ZERO,
     debtPayouts: ZERO,
     servicePayouts: ZERO,
+    serviceFills: ZERO,
     shortPayouts: 0,
     overpay: ZERO,
     debtsRecorded: ZERO,
@@ -173,6 +176,7 @@ const PAYOUT_FIELD = { change: 'changePaid', refund: 'refunds', debt: 'debtPayou
 function counts(event: MachineEvent): boolean {
   switch (event.type) {
     case 'coinInserted':
+    case 'tubeFilled':
     case 'coinRejected':
     case 'billStacked':
     case 'billReturned':
@@ -203,6 +207,9 @@ function applyToSet(set: CounterSet, event: MachineEvent, firstPowerUpEver: bool
     case 'coinInserted':
       if (event.routing === 'tube') n.coinsToTubes = add(n.coinsToTubes, event.value);
       else n.coinsToCashbox = add(n.coinsToCashbox, event.value);
+      break;
+    case 'tubeFilled':
+      n.serviceFills = add(n.serviceFills, event.value);
       break;
     case 'coinRejected':
       n.coinsRejected += 1;

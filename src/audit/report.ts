@@ -103,6 +103,7 @@ export function formatAuditReport(input: AuditReportInput): string {
     ['Refunds', (s) => tally(s.refunds)],
     ['Debt payouts', (s) => tally(s.debtPayouts)],
     ['Manual payouts (service)', (s) => tally(s.servicePayouts)],
+    ['Tube fills (service)', (s) => tally(s.serviceFills)],
     ['Short payouts', (s) => String(s.shortPayouts)],
     ['Overpay kept', (s) => tally(s.overpay)],
     ['Debts recorded', (s) => tally(s.debtsRecorded)],

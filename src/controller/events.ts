@@ -41,6 +41,8 @@ export type MachineEvent =
   | { readonly type: 'debtSettled'; readonly amount: Minor; readonly how: 'paid' | 'writtenOff'; readonly total: Minor }
   | { readonly type: 'overpayKept'; readonly amount: Minor; readonly why: 'noChange' | 'creditExpired' }
   | { readonly type: 'tubesRead'; readonly levels: CoinCounts }
+  /** A coin put in during service (tube fill): machine money, never customer credit. */
+  | { readonly type: 'tubeFilled'; readonly value: Minor; readonly routing: 'tube' | 'cashbox' }
   | { readonly type: 'door'; readonly state: 'open' | 'closed' }
   | { readonly type: 'faultRaised'; readonly code: string; readonly device: string; readonly detail?: string }
   | { readonly type: 'faultCleared'; readonly code: string; readonly device: string }

@@ -132,7 +132,11 @@ export type VmcEvent =
   | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' }
   /** Refill one column (or all) to capacity. */
   | { type: 'SERVICE_REFILL'; column?: string }
-  | { type: 'SERVICE_SET_PRICE'; column: string; price: Minor };
+  | { type: 'SERVICE_SET_PRICE'; column: string; price: Minor }
+  /** Turn a column once without payment (counted as a test vend). */
+  | { type: 'SERVICE_TEST_VEND'; column: string }
+  /** Pay coins out of the tubes into the operator's hand (emptying or counting tubes). */
+  | { type: 'SERVICE_PAYOUT'; plan: CoinCounts };
 
 // ------------------------------------------------------------------ pure helpers
 
@@ -240,6 +244,13 @@ const vmc = base.extend({
       if (!col || availability(context.catalog, event.column) !== 'available') return false;
       return context.credit < col.price && (context.card.funds === null || context.card.funds >= col.price);
     },
+    testVendable: ({ context, event }) =>
+      event.type === 'SERVICE_TEST_VEND' && context.catalog[event.column]?.enabled === true && deviceUsable(context, 'dispenser'),
+    servicePayable: ({ context, event }) =>
+      event.type === 'SERVICE_PAYOUT' &&
+      sumCounts(event.plan) > 0 &&
+      deviceUsable(context, 'coin') &&
+      Object.entries(event.plan).every(([d, n]) => n >= 0 && n <= (context.tubes[Number(d)] ?? 0)),
     refundRefused: ({ context }) => context.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
@@ -259,6 +270,26 @@ const vmc = base.extend({
           : context.tubes;
       enqueue.assign({ credit: context.credit + event.value, tubes });
       enqueue.emit({ type: 'coinInserted', value: event.value, routing: event.routing });
+    }),
+    serviceFillCoin: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'COIN') return;
+      if (event.routing === 'rejected') {
+        enqueue.emit({ type: 'coinRejected', value: event.value });
+        return;
+      }
+      if (event.routing === 'tube')
+        enqueue.assign({ tubes: { ...context.tubes, [event.value]: (context.tubes[event.value] ?? 0) + 1 } });
+      enqueue.emit({ type: 'tubeFilled', value: event.value, routing: event.routing });
+    }),
+    beginTestVend: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SERVICE_TEST_VEND') return;
+      const col = context.catalog[event.column];
+      if (!col) return;
+      enqueue.assign({ vend: { column: col.code, price: 0, payment: 'test', attempt: 1, tried: [col.code] } });
+    }),
+    beginServicePayout: base.enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'SERVICE_PAYOUT') return;
+      enqueue.assign({ payout: { amount: sumCounts(event.plan), plan: event.plan, reason: 'service' } });
     }),
     creditBill: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'BILL_STACKED') return;
@@ -446,7 +477,12 @@ const vmc = base.extend({
       enqueue.assign({ vend: null });
       enqueue.raise({
         type: 'NOTICE',
-        lines: v.payment === 'card' ? ['VEND FAILED', 'NOT CHARGED'] : ['VEND FAILED', 'CHOOSE AGAIN'],
+        lines:
+          v.payment === 'card'
+            ? ['VEND FAILED', 'NOT CHARGED']
+            : v.payment === 'test'
+              ? ['TEST VEND', `${v.column} FAILED`]
+              : ['VEND FAILED', 'CHOOSE AGAIN'],
       });
     }),
     vendDelivered: base.enqueueActions(({ context, enqueue }) => {
@@ -486,7 +522,8 @@ const vmc = base.extend({
     startPayout: base.enqueueActions(({ context, enqueue }) => {
       const p = context.payout;
       if (!p) return;
-      const { plan } = planPayout(p.amount, context.tubes);
+      // A service payout names its coins; change and refunds are planned from the tubes.
+      const plan = p.reason === 'service' ? p.plan : planPayout(p.amount, context.tubes).plan;
       const payout: Payout = { ...p, plan };
       enqueue.assign({ payout });
       // Journalled before the first coin moves.
@@ -500,6 +537,11 @@ const vmc = base.extend({
       const owed = Math.max(0, p.amount - paidValue);
       enqueue.emit({ type: 'payoutDone', amount: p.amount, paid: event.paid, paidValue, reason: p.reason });
       const tubes = tubesAfterPayout(context.tubes, event.paid);
+      if (p.reason === 'service') {
+        // The operator's own coins: nothing is owed to a customer.
+        enqueue.assign({ tubes, payout: null });
+        return;
+      }
       const credit = Math.max(0, context.credit - paidValue - owed);
       enqueue.assign({ tubes, credit, payout: null, purchased: false });
       if (owed > 0) {
@@ -889,7 +931,10 @@ export const vmcMachine = vmc.createMachine({
           always: { guard: not('doorOpen'), target: 'idle' },
           on: {
             SELECT: {},
+            COIN: { actions: 'serviceFillCoin' },
             RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            SERVICE_TEST_VEND: { guard: 'testVendable', target: 'vending', actions: 'beginTestVend' },
+            SERVICE_PAYOUT: { guard: 'servicePayable', target: 'paying', actions: 'beginServicePayout' },
             SERVICE_CLEAR_FAULTS: { actions: 'clearFaults' },
             SERVICE_SETTLE_DEBT: { actions: 'settleDebt' },
             SERVICE_REFILL: { actions: 'refill' },

@@ -168,6 +168,7 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       n.tubes = removePaid(n.tubes, event.paid);
       break;
     case 'coinInserted':
+    case 'tubeFilled':
       if (event.routing === 'tube') n.tubes = adjustTubes(n.tubes, event.value, 1);
       break;
     case 'tubesRead':
