@@ -136,7 +136,12 @@ export type VmcEvent =
   /** Turn a column once without payment (counted as a test vend). */
   | { type: 'SERVICE_TEST_VEND'; column: string }
   /** Pay coins out of the tubes into the operator's hand (emptying or counting tubes). */
-  | { type: 'SERVICE_PAYOUT'; plan: CoinCounts };
+  | { type: 'SERVICE_PAYOUT'; plan: CoinCounts }
+  /**
+   * After a restart: what the journal says was in flight at the cut. Columns whose vend had no
+   * outcome are marked for a check; a payout cut part-way is settled with what the tubes say left.
+   */
+  | { type: 'RECOVERED'; checkColumns: readonly string[]; payout?: Payout & { paid: CoinCounts } };
 
 // ------------------------------------------------------------------ pure helpers
 
@@ -530,13 +535,25 @@ const vmc = base.extend({
       enqueue.emit({ type: 'payoutPlanned', amount: p.amount, plan, reason: p.reason });
       enqueue({ type: 'payout', params: payout });
     }),
+    recoverColumns: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RECOVERED') return;
+      let catalog = context.catalog;
+      for (const column of event.checkColumns) {
+        if (!catalog[column]) continue;
+        catalog = updateColumn(catalog, column, { mark: 'failed' });
+        enqueue.emit({ type: 'columnMarked', column, mark: 'failed' });
+      }
+      enqueue.assign({ catalog });
+    }),
     payoutDone: base.enqueueActions(({ context, event, enqueue }) => {
-      const p = context.payout;
-      if (event.type !== 'PAYOUT_DONE' || !p) return;
-      const paidValue = sumCounts(event.paid);
+      const p = event.type === 'RECOVERED' ? event.payout : context.payout;
+      const result = event.type === 'RECOVERED' ? event.payout : event.type === 'PAYOUT_DONE' ? event : undefined;
+      if (!p || !result) return;
+      const faultCode = event.type === 'PAYOUT_DONE' ? event.faultCode : undefined;
+      const paidValue = sumCounts(result.paid);
       const owed = Math.max(0, p.amount - paidValue);
-      enqueue.emit({ type: 'payoutDone', amount: p.amount, paid: event.paid, paidValue, reason: p.reason });
-      const tubes = tubesAfterPayout(context.tubes, event.paid);
+      enqueue.emit({ type: 'payoutDone', amount: p.amount, paid: result.paid, paidValue, reason: p.reason });
+      const tubes = tubesAfterPayout(context.tubes, result.paid);
       if (p.reason === 'service') {
         // The operator's own coins: nothing is owed to a customer.
         enqueue.assign({ tubes, payout: null });
@@ -550,9 +567,9 @@ const vmc = base.extend({
         enqueue.emit({ type: 'debtRecorded', amount: owed, total: debt });
         enqueue.raise({ type: 'NOTICE', lines: [`OWED ${formatMoney(owed, context.currency)}`, 'CALL SERVICE'] });
       }
-      if (event.faultCode && !context.faults[event.faultCode]) {
-        enqueue.assign({ faults: addFault(context.faults, event.faultCode, 'coin', 'payout stopped short') });
-        enqueue.emit({ type: 'faultRaised', code: event.faultCode, device: 'coin', detail: 'payout stopped short' });
+      if (faultCode && !context.faults[faultCode]) {
+        enqueue.assign({ faults: addFault(context.faults, faultCode, 'coin', 'payout stopped short') });
+        enqueue.emit({ type: 'faultRaised', code: faultCode, device: 'coin', detail: 'payout stopped short' });
       }
     }),
     keepExpiredCredit: base.enqueueActions(({ context, enqueue }) => {
@@ -783,6 +800,7 @@ export const vmcMachine = vmc.createMachine({
         BEAM: { actions: 'beam' },
         LINK: { actions: 'link' },
         FAULT: { actions: 'fault' },
+        RECOVERED: { actions: ['recoverColumns', 'payoutDone'] },
       },
       states: {
         idle: {

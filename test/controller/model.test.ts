@@ -68,6 +68,7 @@ function events(s: VmcSnapshot): VmcEvent[] {
       { type: 'SELECT', column: 'A3' },
       { type: 'NOTICE', lines: ['HI'] },
       { type: 'TUBES', levels: ctx.tubes },
+      { type: 'RECOVERED', checkColumns: ['A3'], payout: { amount: 50, plan: { 50: 1 }, reason: 'refund', paid: {} } },
       { type: 'LINK', device: 'dispenser', status: ctx.links.dispenser === 'online' ? 'offline' : 'online' },
       { type: 'FAULT', device: 'coin', code: 'COIN_JAM', cleared: ctx.faults.COIN_JAM !== undefined },
     );
