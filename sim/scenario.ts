@@ -18,6 +18,7 @@ import type { MachineEventType } from '../src/controller/events.ts';
 import { availability } from '../src/catalog/catalog.ts';
 import { formatMoney, parseMoney } from '../src/money/currency.ts';
 import type { CoinCounts, Minor } from '../src/ports/index.ts';
+import type { VirtualClock } from './clock.ts';
 import { validateFaultSpec } from './faults.ts';
 import {
   SimSession,
@@ -68,6 +69,7 @@ const EVENT_TYPES_RECORD: Record<MachineEventType, true> = {
   debtSettled: true,
   overpayKept: true,
   tubesRead: true,
+  tubeFilled: true,
   door: true,
   faultRaised: true,
   faultCleared: true,
@@ -270,6 +272,8 @@ export interface RunScenarioOptions {
   readonly seed?: number;
   readonly logger?: Logger;
   readonly settleLimitMs?: number;
+  /** A fresh virtual clock for the session (e.g. one the logger reads for virtual timestamps). */
+  readonly clock?: VirtualClock;
 }
 
 /** The machine config a scenario runs on. Throws ConfigError naming every bad field. */
@@ -528,11 +532,12 @@ function evaluate(c: Compiled, session: SimSession, events: readonly TimedEvent[
 }
 
 /**
- * Runs a scenario (a file path, a parsed Scenario or a raw object) on a fresh session. Throws
+ * Runs a scenario on a fresh session: a file path (string), a parsed Scenario, or a raw object
+ * (validated like a file). Throws
  * ScenarioError for a scenario that cannot run and ConfigError for an invalid machine config; a
  * failing command or expectation is reported in the result, never thrown.
  */
-export async function runScenario(input: string | Scenario | unknown, opts: RunScenarioOptions = {}): Promise<ScenarioResult> {
+export async function runScenario(input: unknown, opts: RunScenarioOptions = {}): Promise<ScenarioResult> {
   const scenario = toScenario(input);
   const { config, source } = scenarioConfig(scenario, opts);
   const problems: string[] = [];
@@ -550,6 +555,7 @@ export async function runScenario(input: string | Scenario | unknown, opts: RunS
     ...(opts.seed !== undefined ? { seed: opts.seed } : scenario.seed !== undefined ? { seed: scenario.seed } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const steps: StepResult[] = [];
   let sinceExpect = 0;

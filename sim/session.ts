@@ -18,8 +18,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigFile } from '../src/config/load.ts';
-import type { MachineConfig } from '../src/config/schema.ts';
+import { COLUMN_CODE, type MachineConfig } from '../src/config/schema.ts';
 import { Controller, type Logger, type TimedEvent } from '../src/controller/controller.ts';
+import type { VmcEvent } from '../src/controller/machine.ts';
 import type { MachineEvent } from '../src/controller/events.ts';
 import { activePaths, salesState, type SalesState } from '../src/controller/view.ts';
 import type { ColumnMark } from '../src/catalog/catalog.ts';
@@ -28,7 +29,7 @@ import { isKey, type CoinCounts, type Key, type Minor } from '../src/ports/index
 import { VirtualClock } from './clock.ts';
 import { formatFaultSpec, parseFaultSpec, FAULT_NAMES, type FaultSpec } from './faults.ts';
 import { createSimMachine, type SimMachine } from './machine.ts';
-import type { BinItem } from './world.ts';
+import { nonZero, type BinItem } from './world.ts';
 
 // ------------------------------------------------------------------ config helpers
 
@@ -92,6 +93,10 @@ export type Command =
   | { readonly kind: 'clear'; readonly what: string }
   | { readonly kind: 'service'; readonly action: 'clearFaults' }
   | { readonly kind: 'service'; readonly action: 'settleDebt'; readonly how: 'paid' | 'writtenOff' }
+  | { readonly kind: 'service'; readonly action: 'refill'; readonly column?: string }
+  | { readonly kind: 'service'; readonly action: 'price'; readonly column: string; readonly price: string }
+  | { readonly kind: 'service'; readonly action: 'testVend'; readonly column: string }
+  | { readonly kind: 'service'; readonly action: 'payout'; readonly plan: CoinCounts }
   | { readonly kind: 'take' }
   | { readonly kind: 'status' }
   | { readonly kind: 'help' };
@@ -112,6 +117,10 @@ export const COMMAND_HELP: readonly (readonly [usage: string, what: string])[] =
   ['clear <spec|name|all>', 'clear injected faults: "clear motor-stall A1", "clear offline", "clear all"'],
   ['service clear-faults', 'service menu (door open): clear faults and jammed marks'],
   ['service settle-debt paid|written-off', 'service menu (door open): settle the debt owed to customers'],
+  ['service refill [column]', 'service menu: refill one column (or all) to capacity, in the machine and in the count'],
+  ['service price <column> <value>', 'service menu: set a column\'s price'],
+  ['service test-vend <column>', 'service menu: turn a column once without payment'],
+  ['service payout <coin>x<n> ...', 'service menu: pay coins out of the tubes, e.g. service payout 50x4 20x2'],
   ['take', 'the customer takes what is in the delivery bin and the return cup'],
   ['status', 'display, state, credit, debt, bin, cup, faults, stock'],
   ['help', 'this list'],
@@ -222,14 +231,44 @@ export function parseCommand(line: string): ParsedCommand {
         if (how === 'paid') return ok({ kind: 'service', action: 'settleDebt', how: 'paid' });
         if (how === 'written-off' || how === 'writtenoff') return ok({ kind: 'service', action: 'settleDebt', how: 'writtenOff' });
       }
-      return fail(`service: expected \`service clear-faults\` or \`service settle-debt paid|written-off\`, got '${text}'`);
+      const col = (args[1] ?? '').toUpperCase();
+      const isCol = COLUMN_CODE.test(col);
+      if (a === 'refill' && args.length === 1) return ok({ kind: 'service', action: 'refill' });
+      if (a === 'refill' && args.length === 2 && isCol) return ok({ kind: 'service', action: 'refill', column: col });
+      if (a === 'price' && args.length === 3 && isCol) return ok({ kind: 'service', action: 'price', column: col, price: args[2] ?? '' });
+      if (a === 'test-vend' && args.length === 2 && isCol) return ok({ kind: 'service', action: 'testVend', column: col });
+      if (a === 'payout' && args.length >= 2) {
+        const plan: Record<number, number> = {};
+        for (const term of args.slice(1)) {
+          const m = /^(\d+)x(\d+)$/i.exec(term);
+          if (!m) return fail(`service payout: '${term}' is not <coin>x<count>, e.g. 50x4`);
+          plan[Number(m[1])] = (plan[Number(m[1])] ?? 0) + Number(m[2]);
+        }
+        return ok({ kind: 'service', action: 'payout', plan });
+      }
+      const menu = COMMAND_HELP.filter(([u]) => u.startsWith('service ')).map(([u]) => `\`${u}\``);
+      return fail(`service: expected one of ${menu.join(', ')}; got '${text}'`);
     }
     default: {
-      const near = COMMAND_WORDS.filter((w) => w.startsWith(word.slice(0, 2)));
+      const near = COMMAND_WORDS.filter((w) => editDistance(w, word) <= (word.length >= 4 ? 2 : 1));
       const hint = near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : '';
       return fail(`unknown command '${head}'${hint}; type \`help\` for the list of commands`);
     }
   }
+}
+
+/** Levenshtein distance, for "did you mean" hints on mistyped commands. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
 }
 
 function parseFaultCommand(args: readonly string[]): ParsedCommand {
@@ -324,6 +363,8 @@ export function describeEvent(e: MachineEvent, currency: CurrencyFormat): string
       return `overpay kept ${m(e.amount)} (${e.why})`;
     case 'tubesRead':
       return `tubes read ${formatCounts(e.levels, currency)}`;
+    case 'tubeFilled':
+      return `tube fill ${m(e.value)} → ${e.routing}`;
     case 'door':
       return `door ${e.state}`;
     case 'faultRaised':
@@ -390,6 +431,8 @@ export interface SimSessionOptions {
   readonly logger?: Logger;
   /** Longest a command may run the machine to reach rest (virtual ms). Default 30 000. */
   readonly settleLimitMs?: number;
+  /** A fresh virtual clock to run on (e.g. one a logger already reads); default: a new one. */
+  readonly clock?: VirtualClock;
 }
 
 const AT_REST: ReadonlySet<SalesState> = new Set(['idle', 'session', 'service', 'outOfService']);
@@ -413,7 +456,7 @@ export class SimSession {
     const base = opts.config ?? loadDemoConfig();
     this.config = opts.seed === undefined ? base : { ...base, sim: { ...base.sim, seed: opts.seed } };
     this.settleLimitMs = opts.settleLimitMs ?? DEFAULT_SETTLE_LIMIT_MS;
-    this.clock = new VirtualClock();
+    this.clock = opts.clock ?? new VirtualClock();
     this.sim = createSimMachine(this.config, this.clock, opts.seed === undefined ? {} : { seed: opts.seed });
     this.controller = new Controller({
       config: this.config,
@@ -493,7 +536,7 @@ export class SimSession {
       credit: ctx.credit,
       debt: ctx.debt,
       bin: this.sim.world.bin.map((i) => ({ ...i })),
-      cup: { ...this.sim.world.cup },
+      cup: nonZero(this.sim.world.cup),
       faults: Object.keys(ctx.faults).sort(),
       injected: this.sim.faults.active().map((f) => formatFaultSpec(f.spec) + (f.once ? ' (once)' : '')),
       stock,
@@ -555,11 +598,59 @@ export class SimSession {
     return true;
   }
 
-  private readMoney(text: string, what: string): Minor {
-    try {
-      return parseMoney(text, this.currency);
-    } catch (e) {
-      throw new Error(`${what}: ${(e as Error).message}`);
+  private readMoney(text: string): Minor {
+    return parseMoney(text, this.currency);
+  }
+
+  /** The service menu (door open). Refill also fills the simulated spirals, so the count stays true. */
+  private async service(c: Extract<Command, { kind: 'service' }>): Promise<{ ok: boolean; output: string[] }> {
+    const send = (e: VmcEvent): void => this.controller.send(e);
+    const from = this.log.length;
+    const happened = (type: string): boolean => this.log.slice(from).some((e) => e.event.type === type);
+    switch (c.action) {
+      case 'clearFaults':
+        send({ type: 'SERVICE_CLEAR_FAULTS' });
+        await this.settle();
+        return { ok: true, output: ['service: faults cleared'] };
+      case 'settleDebt':
+        send({ type: 'SERVICE_SETTLE_DEBT', how: c.how });
+        await this.settle();
+        return { ok: true, output: [happened('debtSettled') ? `service: debt settled (${c.how})` : 'service: no debt to settle'] };
+      case 'refill': {
+        const catalog = this.controller.snapshot.context.catalog;
+        if (c.column !== undefined && !catalog[c.column]) return { ok: false, output: [`service refill: this machine has no column ${c.column}`] };
+        for (const [code, spiral] of this.sim.world.spirals) {
+          if (c.column !== undefined && code !== c.column) continue;
+          const room = spiral.capacity - spiral.count - spiral.hidden;
+          if (room > 0) this.sim.world.refillSpiral(code, room);
+        }
+        send({ type: 'SERVICE_REFILL', ...(c.column !== undefined ? { column: c.column } : {}) });
+        await this.settle();
+        return { ok: true, output: [`service: refilled ${c.column ?? 'every column'}`] };
+      }
+      case 'price': {
+        if (!this.controller.snapshot.context.catalog[c.column]) return { ok: false, output: [`service price: this machine has no column ${c.column}`] };
+        const price = this.readMoney(c.price);
+        if (price <= 0) return { ok: false, output: ['service price: a price must be more than zero'] };
+        send({ type: 'SERVICE_SET_PRICE', column: c.column, price });
+        await this.settle();
+        return { ok: true, output: [`service: ${c.column} now costs ${money(price, this.currency)}`] };
+      }
+      case 'testVend': {
+        if (!this.controller.snapshot.context.catalog[c.column]) return { ok: false, output: [`service test-vend: this machine has no column ${c.column}`] };
+        send({ type: 'SERVICE_TEST_VEND', column: c.column });
+        await this.settle();
+        return happened('vendStarted')
+          ? { ok: true, output: [`service: test vend on ${c.column}`] }
+          : { ok: false, output: [`service test-vend: refused (column disabled or dispenser unusable)`] };
+      }
+      case 'payout': {
+        send({ type: 'SERVICE_PAYOUT', plan: c.plan });
+        await this.settle();
+        return happened('payoutPlanned')
+          ? { ok: true, output: [`service: paid out ${formatCounts(c.plan, this.currency)}`] }
+          : { ok: false, output: ['service payout: refused (the tubes do not hold those coins, or the changer is unusable)'] };
+      }
     }
   }
 
@@ -577,7 +668,7 @@ export class SimSession {
         await this.clock.advance(c.ms);
         return { ok: true, output: [`waited ${formatTime(c.ms)}`] };
       case 'coin': {
-        const value = this.readMoney(c.value, 'coin');
+        const value = this.readMoney(c.value);
         if (value <= 0) return { ok: false, output: [`coin: a coin must be worth more than ${m(0)}`] };
         let result = 'still in the acceptor';
         void devices.coin.insertCoin(value).then((r) => {
@@ -590,7 +681,7 @@ export class SimSession {
       case 'bill': {
         const bill = devices.bill;
         if (!bill) return { ok: false, output: ['bill: this machine has no bill validator'] };
-        const value = this.readMoney(c.value, 'bill');
+        const value = this.readMoney(c.value);
         if (value <= 0) return { ok: false, output: [`bill: a bill must be worth more than ${m(0)}`] };
         let result = 'still in the validator';
         void bill.insertBill(value).then((r) => {
@@ -603,7 +694,7 @@ export class SimSession {
       case 'card': {
         const card = devices.card;
         if (!card) return { ok: false, output: ['card: this machine has no card reader'] };
-        const balance = c.balance === undefined ? undefined : this.readMoney(c.balance, 'card');
+        const balance = c.balance === undefined ? undefined : this.readMoney(c.balance);
         const began = card.tapCard(balance);
         await this.settle();
         const shown = m(balance ?? this.config.sim.cardBalance);
@@ -652,10 +743,7 @@ export class SimSession {
       case 'service': {
         if (salesState(this.controller.snapshot) !== 'service')
           return { ok: false, output: ['service: the service menu needs the door open (`door open`)'] };
-        if (c.action === 'clearFaults') this.controller.send({ type: 'SERVICE_CLEAR_FAULTS' });
-        else this.controller.send({ type: 'SERVICE_SETTLE_DEBT', how: c.how });
-        await this.settle();
-        return { ok: true, output: [c.action === 'clearFaults' ? 'service: faults cleared' : `service: debt settled (${c.how})`] };
+        return this.service(c);
       }
       case 'take': {
         const items = world.takeFromBin();

@@ -75,6 +75,8 @@ export interface VmcContext {
   readonly debt: Minor;
   /** What the tubes hold, as far as the controller knows (adopts the changer's reports). */
   readonly tubes: CoinCounts;
+  /** The changer reported its tubes since the current payout began (its report wins). */
+  readonly tubesReported: boolean;
   /** A bill held in the validator (not credit). */
   readonly escrow: Minor | null;
   readonly card: CardSession | null;
@@ -88,6 +90,8 @@ export interface VmcContext {
   readonly drops: number;
   readonly dropsAtVendStart: number;
   readonly homeLeft: boolean;
+  /** Columns whose spiral stopped away from its home switch (a motor that never returned). */
+  readonly awayFromHome: readonly string[];
   readonly beamBroken: boolean;
   /** Failed columns in a row with no drop at all (a blind sensor suspect). */
   readonly noDropStreak: number;
@@ -128,6 +132,7 @@ export type VmcEvent =
   | { type: 'FAULT'; device: DeviceName; code: string; cleared: boolean; detail?: string }
   | { type: 'PAYOUT_DONE'; paid: CoinCounts; complete: boolean; faultCode?: string }
   | { type: 'NOTICE'; lines: readonly string[] }
+  | { type: 'NOTICE_CLEAR' }
   | { type: 'SERVICE_CLEAR_FAULTS' }
   | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' }
   /** Refill one column (or all) to capacity. */
@@ -151,10 +156,18 @@ function isLetter(k: Key): boolean {
   return k.length === 1 && !DIGITS.has(k);
 }
 
-/** Faults that stop sales outright (as opposed to disabling one payment method). */
+/**
+ * Faults that stop sales outright: a blocked or blind drop sensor (VS: no drop could be
+ * confirmed), or a fault on a whole required device (a coin or payout jam would turn every sale
+ * into a debt). A jammed column (HS/CJ + column) only takes that column out of sale.
+ */
 function blockingFault(ctx: VmcContext): Fault | undefined {
-  return Object.values(ctx.faults).find((f) => f.code === 'VS' || ctx.required[f.device as DeviceName]);
+  return Object.values(ctx.faults).find(
+    (f) => f.code === 'VS' || (ctx.required[f.device as DeviceName] && !COLUMN_FAULT.test(f.code)),
+  );
 }
+
+const COLUMN_FAULT = /^(HS|CJ)[A-J][0-9]$/;
 
 /** Why the machine cannot sell now, or undefined when it can. */
 export function outOfServiceReason(ctx: VmcContext): string | undefined {
@@ -256,6 +269,7 @@ const vmc = base.extend({
       sumCounts(event.plan) > 0 &&
       deviceUsable(context, 'coin') &&
       Object.entries(event.plan).every(([d, n]) => n >= 0 && n <= (context.tubes[Number(d)] ?? 0)),
+    spiralAwayFromHome: ({ context }) => context.vend !== null && context.awayFromHome.includes(context.vend.column),
     refundRefused: ({ context }) => context.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
@@ -275,6 +289,8 @@ const vmc = base.extend({
           : context.tubes;
       enqueue.assign({ credit: context.credit + event.value, tubes });
       enqueue.emit({ type: 'coinInserted', value: event.value, routing: event.routing });
+      // New credit should show at once, not after a price or a thank-you message.
+      if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
     }),
     serviceFillCoin: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'COIN') return;
@@ -300,6 +316,7 @@ const vmc = base.extend({
       if (event.type !== 'BILL_STACKED') return;
       enqueue.assign({ credit: context.credit + event.value, escrow: null });
       enqueue.emit({ type: 'billStacked', value: event.value });
+      if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
     }),
     billReturned: base.enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'BILL_RETURNED') return;
@@ -355,7 +372,8 @@ const vmc = base.extend({
           if (context.faults[c]) enqueue.emit({ type: 'faultCleared', code: c, device: event.device });
         const faults = withoutFault(withoutFault(context.faults, `${event.device.toUpperCase()}_OFFLINE`), `${event.device.toUpperCase()}_ERROR`);
         enqueue.assign({ faults });
-      } else {
+      } else if (!context.faults[code]) {
+        enqueue.assign({ faults: addFault(context.faults, code, event.device, event.code ?? event.status) });
         enqueue.emit({ type: 'faultRaised', code, device: event.device, detail: event.code });
       }
     }),
@@ -420,8 +438,10 @@ const vmc = base.extend({
       enqueue.assign({ dropsAtVendStart: context.drops, homeLeft: false });
       if (context.beamBroken) {
         // A blocked beam cannot confirm a drop: refuse to vend rather than charge blind.
-        enqueue.assign({ faults: { ...context.faults, VS: { code: 'VS', device: 'drop', detail: 'blocked' } } });
-        enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
+        if (!context.faults.VS) {
+          enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blocked') });
+          enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
+        }
         enqueue.raise({ type: 'MOTOR_ERROR', code: 'VS' });
         return;
       }
@@ -444,8 +464,14 @@ const vmc = base.extend({
       if (v) enqueue.assign({ faults: addFault(context.faults, `HS${v.column}`, 'dispenser', 'motor never left home') });
       if (v) enqueue.emit({ type: 'faultRaised', code: `HS${v.column}`, device: 'dispenser', detail: 'motor never left home' });
     }),
+    spiralHome: base.enqueueActions(({ context, enqueue }) => {
+      const v = context.vend;
+      if (v && context.awayFromHome.includes(v.column))
+        enqueue.assign({ awayFromHome: context.awayFromHome.filter((c) => c !== v.column) });
+    }),
     faultNeverReturned: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
+      if (v && !context.awayFromHome.includes(v.column)) enqueue.assign({ awayFromHome: [...context.awayFromHome, v.column] });
       if (v) enqueue.assign({ faults: addFault(context.faults, `CJ${v.column}`, 'dispenser', 'motor never returned home') });
       if (v) enqueue.emit({ type: 'faultRaised', code: `CJ${v.column}`, device: 'dispenser', detail: 'motor never returned home' });
     }),
@@ -530,7 +556,7 @@ const vmc = base.extend({
       // A service payout names its coins; change and refunds are planned from the tubes.
       const plan = p.reason === 'service' ? p.plan : planPayout(p.amount, context.tubes).plan;
       const payout: Payout = { ...p, plan };
-      enqueue.assign({ payout });
+      enqueue.assign({ payout, tubesReported: false });
       // Journalled before the first coin moves.
       enqueue.emit({ type: 'payoutPlanned', amount: p.amount, plan, reason: p.reason });
       enqueue({ type: 'payout', params: payout });
@@ -553,7 +579,8 @@ const vmc = base.extend({
       const paidValue = sumCounts(result.paid);
       const owed = Math.max(0, p.amount - paidValue);
       enqueue.emit({ type: 'payoutDone', amount: p.amount, paid: result.paid, paidValue, reason: p.reason });
-      const tubes = tubesAfterPayout(context.tubes, result.paid);
+      // The changer's own report, when it came during the payout, already counts the coins paid.
+      const tubes = context.tubesReported ? context.tubes : tubesAfterPayout(context.tubes, result.paid);
       if (p.reason === 'service') {
         // The operator's own coins: nothing is owed to a customer.
         enqueue.assign({ tubes, payout: null });
@@ -648,6 +675,7 @@ export const vmcMachine = vmc.createMachine({
       credit: input.restore?.credit ?? 0,
       debt: input.restore?.debt ?? 0,
       tubes: input.restore?.tubes ?? {},
+      tubesReported: false,
       escrow: null,
       card: null,
       purchased: input.restore?.purchased ?? false,
@@ -658,6 +686,7 @@ export const vmcMachine = vmc.createMachine({
       drops: 0,
       dropsAtVendStart: 0,
       homeLeft: false,
+      awayFromHome: [],
       beamBroken: false,
       noDropStreak: 0,
       links,
@@ -768,6 +797,7 @@ export const vmcMachine = vmc.createMachine({
         showing: {
           after: { message: 'none' },
           on: {
+            NOTICE_CLEAR: 'none',
             NOTICE: {
               target: 'showing',
               reenter: true,
@@ -788,7 +818,7 @@ export const vmcMachine = vmc.createMachine({
         COIN: { actions: 'creditCoin' },
         TUBES: { actions: base.enqueueActions(({ event, enqueue }) => {
           if (event.type !== 'TUBES') return;
-          enqueue.assign({ tubes: event.levels });
+          enqueue.assign({ tubes: event.levels, tubesReported: true });
           enqueue.emit({ type: 'tubesRead', levels: event.levels });
         }) },
         BILL_ESCROW: { actions: 'refuseEscrow' },
@@ -881,9 +911,13 @@ export const vmcMachine = vmc.createMachine({
           states: {
             starting: {
               entry: 'motorOn',
+              // A spiral already away from home will not show leaving it: go straight to turning.
+              always: { guard: 'spiralAwayFromHome', target: 'turning' },
               after: { leaveHome: { target: 'jammed', actions: 'faultNeverLeftHome' } },
               on: {
                 HOME_LEFT: 'turning',
+                // The spiral had stopped away from home (a cut or a cleared jam): this turn ends early.
+                HOME_REACHED: { target: 'watching', actions: 'stopMotor' },
                 MOTOR_STALLED: { target: 'jammed', actions: 'faultNeverLeftHome' },
                 MOTOR_ERROR: { target: 'jammed', actions: 'faultMotorError' },
               },
@@ -891,7 +925,7 @@ export const vmcMachine = vmc.createMachine({
             turning: {
               after: { returnHome: { target: 'jammed', actions: 'faultNeverReturned' } },
               on: {
-                HOME_REACHED: { target: 'watching', actions: 'stopMotor' },
+                HOME_REACHED: { target: 'watching', actions: ['stopMotor', 'spiralHome'] },
                 MOTOR_STALLED: { target: 'jammed', actions: 'faultNeverReturned' },
                 MOTOR_ERROR: { target: 'jammed', actions: 'faultMotorError' },
               },
