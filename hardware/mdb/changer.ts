@@ -1,0 +1,439 @@
+/**
+ * `MdbCoinChanger`: the MDB coin changer (address 0x08, MDB 4.2 §5 / protocols.md §1.5) behind a
+ * `CoinMechPort`.
+ *
+ * - Init: SETUP (coin table, scaling) → EXPANSION ident at level 3 (best effort) → TUBE STATUS
+ *   (≥ 500 ms after our RESET, as the spec recommends) → COIN TYPE with the wanted acceptance.
+ * - Coins: every "deposited" status becomes a `coin` event with its routing (tube, cashbox,
+ *   rejected). Faults (coin jam, tube sensor, ...) become `fault` events; an unrequested JUST RESET
+ *   becomes fault `CHANGER_RESET` and the changer is re-initialised.
+ * - Payout: TUBE STATUS → DISPENSE per coin type (≤ 15 at a time) → POLL until "payout busy" stops →
+ *   TUBE STATUS again. What was paid is taken from the tube counts, not from what was asked, so a
+ *   jam, an empty tube or a reset mid-payout still gives a true `PayoutResult` (field-notes.md §5
+ *   item 1: "unclear whether it paid or not").
+ */
+import { Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
+import type { Clock } from '../../src/clock.ts';
+import { sleep } from '../../src/clock.ts';
+import type { CoinCounts, CoinMechEvent, CoinMechPort, Minor, PayoutResult } from '../../src/ports/index.ts';
+import { isDeviceError } from '../../src/ports/index.ts';
+import type { MdbBoard } from './board.ts';
+import { changerCmd, decodeChangerIdentification, decodeChangerPoll, decodeChangerSetup, decodeTubeStatus, defectiveTubes, unitsToMinor } from './codec.ts';
+import type { ChangerIdentification, ChangerSetup, ChangerStatus, MdbCommand, PollDecode, Result } from './codec.ts';
+import { MdbPeripheralDriver } from './device.ts';
+import type { MdbDeviceOptions } from './device.ts';
+
+export interface MdbCoinChangerOptions extends MdbDeviceOptions {
+  /** Port name (default "coin"). */
+  readonly name?: string;
+  /** Payout step timeout: base (default 3000 ms) ... */
+  readonly payoutBaseTimeoutMs?: number;
+  /** ... plus this per coin (default 1000 ms; MDB: ≥ 100 ms per coin). */
+  readonly payoutPerCoinTimeoutMs?: number;
+  /** How long a payout waits for the changer to come back before its result is unverifiable (default 30 000). */
+  readonly payoutVerifyTimeoutMs?: number;
+  /** Wait between our RESET and the first TUBE STATUS (default 500, MDB 4.2 §5). */
+  readonly tubeStatusAfterResetMs?: number;
+  /**
+   * A DISPENSE of n coins is not taken as finished before n × this (default 100 ms: "each payout
+   * cycle takes ≥ 100 ms per coin", MDB 4.2 §5), in case a changer is slow to report "payout busy".
+   */
+  readonly payoutMinPerCoinMs?: number;
+}
+
+/** Changer statuses that map to fault events (code names are stable strings). */
+const FAULT_CODES: Partial<Record<ChangerStatus['kind'], string>> = {
+  noCredit: 'NO_CREDIT',
+  defectiveTubeSensor: 'TUBE_SENSOR',
+  doubleArrival: 'DOUBLE_ARRIVAL',
+  tubeJam: 'TUBE_JAM',
+  romChecksumError: 'ROM_CHECKSUM',
+  coinRoutingError: 'COIN_ROUTING',
+  coinJam: 'COIN_JAM',
+  possibleCreditedCoinRemoval: 'COIN_REMOVAL',
+};
+
+/** Faults that stop a payout in progress (tube jam = a coin stuck on its way out; COIN_JAM is the acceptor path). */
+const PAYOUT_STOPPERS = new Set(['TUBE_JAM', 'TUBE_SENSOR']);
+
+type PayoutEnd = 'idle' | 'reset' | 'offline' | 'timeout';
+
+/** Watches POLLs during a payout: busy/idle, coins that went in or out meanwhile, faults. */
+class PayoutTracker {
+  readonly deposited: number[] = new Array<number>(16).fill(0);
+  readonly manual: number[] = new Array<number>(16).fill(0);
+  fault: string | undefined;
+  private waiter: { mark: number; notBefore: number; resolve: (e: PayoutEnd) => void } | undefined;
+
+  constructor(private readonly clock: Clock) {}
+
+  observe(s: ChangerStatus): void {
+    if (s.kind === 'deposited' && s.route === 'tube') this.deposited[s.coinType] = (this.deposited[s.coinType] ?? 0) + 1;
+    if (s.kind === 'dispensedManually') this.manual[s.coinType] = (this.manual[s.coinType] ?? 0) + s.count;
+    const code = FAULT_CODES[s.kind];
+    if (code && PAYOUT_STOPPERS.has(code) && this.fault === undefined) this.fault = code;
+  }
+
+  polled(seq: number, busy: boolean): void {
+    const w = this.waiter;
+    if (w && seq > w.mark && !busy && this.clock.now() >= w.notBefore) {
+      this.waiter = undefined;
+      w.resolve('idle');
+    }
+  }
+
+  abort(why: 'reset' | 'offline'): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.resolve(why);
+  }
+
+  /** Resolves when a POLL sent after `mark`, at or after `notBefore`, shows the changer not busy (or on abort/timeout). */
+  waitIdle(mark: number, timeoutMs: number, notBefore = 0): Promise<PayoutEnd> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        if (this.waiter?.mark === mark) this.waiter = undefined;
+        resolve('timeout');
+      }, timeoutMs);
+      this.waiter = {
+        mark,
+        notBefore,
+        resolve: (e) => {
+          this.clock.clearTimeout(timer);
+          resolve(e);
+        },
+      };
+    });
+  }
+}
+
+interface PayoutStep {
+  readonly coinType: number;
+  readonly count: number;
+}
+
+export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implements CoinMechPort {
+  readonly events$: Observable<CoinMechEvent>;
+  private readonly events = new Subject<CoinMechEvent>();
+  protected readonly pollCommand: MdbCommand = changerCmd.poll();
+  protected readonly resetCommand: MdbCommand = changerCmd.reset();
+  private setupInfo: ChangerSetup | undefined;
+  /** Minor-unit value per coin type (0 = unused or token). */
+  private values: number[] = new Array<number>(16).fill(0);
+  private tubeCounts: number[] = new Array<number>(16).fill(0);
+  private wanted: Minor[] = [];
+  private payout: PayoutTracker | undefined;
+  private unpluggedFault = false;
+  private ident: ChangerIdentification | undefined;
+  /** Statuses drained before the first SETUP: they are valued once the coin table is known. */
+  private deferred: ChangerStatus[] = [];
+
+  constructor(
+    board: MdbBoard,
+    clock: Clock,
+    private readonly opts: MdbCoinChangerOptions = {},
+  ) {
+    super(opts.name ?? 'coin', board, clock, opts, 2000);
+    this.events$ = this.events.asObservable();
+  }
+
+  /** The SETUP the changer reported (after init). */
+  get setup(): ChangerSetup | undefined {
+    return this.setupInfo;
+  }
+
+  /** EXPANSION IDENTIFICATION, when the changer is level 3 and answered. */
+  get identification(): ChangerIdentification | undefined {
+    return this.ident;
+  }
+
+  /** Coin values by MDB coin type (0 = not a coin of this machine). */
+  get coinValues(): readonly number[] {
+    return this.values;
+  }
+
+  // ------------------------------------------------------------------ CoinMechPort
+
+  async setAcceptance(values: readonly Minor[]): Promise<void> {
+    this.wanted = [...values];
+    if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready; acceptance is applied when it is');
+    await this.applyAcceptance(false);
+  }
+
+  async tubeLevels(): Promise<CoinCounts> {
+    if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready');
+    await this.readTubes(false);
+    return this.levels();
+  }
+
+  async dispense(plan: CoinCounts): Promise<PayoutResult> {
+    if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready');
+    if (this.payout) throw this.error('DEVICE_BUSY', 'a payout is already running');
+    const steps = this.planSteps(plan);
+    const tracker = new PayoutTracker(this.clock);
+    this.payout = tracker;
+    try {
+      // Nothing has moved yet if this fails: reject rather than report a payout.
+      const before = await this.readTubes(false);
+      let fault: string | undefined;
+      for (const step of steps) {
+        const mark = this.nextSeq();
+        const cmd = changerCmd.dispense(step.coinType, step.count);
+        if (!cmd.ok) {
+          fault = 'PAYOUT_FAILED';
+          break;
+        }
+        try {
+          // A NAK means the changer did not take the command, so one retry cannot double-pay.
+          await this.command(cmd.value, { policy: { retries: 1, retryOn: ['nak'] } });
+        } catch (e) {
+          fault = isDeviceError(e) && e.code === 'DEVICE_TIMEOUT' ? 'PAYOUT_TIMEOUT' : isDeviceError(e) && e.code === 'DEVICE_OFFLINE' ? 'DEVICE_OFFLINE' : 'DISPENSE_REJECTED';
+          break;
+        }
+        const notBefore = this.clock.now() + step.count * (this.opts.payoutMinPerCoinMs ?? 100);
+        const end = await tracker.waitIdle(mark, (this.opts.payoutBaseTimeoutMs ?? 3000) + step.count * (this.opts.payoutPerCoinTimeoutMs ?? 1000), notBefore);
+        if (end !== 'idle') {
+          fault = end === 'reset' ? 'CHANGER_RESET' : end === 'offline' ? 'DEVICE_OFFLINE' : 'PAYOUT_TIMEOUT';
+          break;
+        }
+        if (tracker.fault) {
+          fault = tracker.fault;
+          break;
+        }
+      }
+      return await this.verifyPayout(plan, before, tracker, fault);
+    } finally {
+      this.payout = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ driver hooks
+
+  protected decodePoll(data: Uint8Array): PollDecode<ChangerStatus> {
+    return decodeChangerPoll(data);
+  }
+
+  protected isJustReset(s: ChangerStatus): boolean {
+    return s.kind === 'justReset';
+  }
+
+  protected pendingActivity(): boolean {
+    return this.payout !== undefined;
+  }
+
+  protected emitFault(code: string, cleared?: boolean): void {
+    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
+  }
+
+  protected override onDeviceReset(expected: boolean): void {
+    this.payout?.abort('reset');
+    if (!expected) this.emitFault('CHANGER_RESET');
+  }
+
+  protected override onLost(): void {
+    this.payout?.abort('offline');
+  }
+
+  protected override afterPoll(seq: number, statuses: readonly ChangerStatus[]): void {
+    const busy = statuses.some((s) => s.kind === 'payoutBusy' || s.kind === 'changerBusy');
+    this.payout?.polled(seq, busy);
+    // "Acceptor unplugged" is repeated on every POLL while it lasts (protocols.md §1.5).
+    const unplugged = statuses.some((s) => s.kind === 'acceptorUnplugged');
+    if (unplugged !== this.unpluggedFault) {
+      this.unpluggedFault = unplugged;
+      this.emitFault('ACCEPTOR_UNPLUGGED', unplugged ? undefined : true);
+    }
+  }
+
+  protected dispatch(statuses: readonly ChangerStatus[]): void {
+    if (!this.setupInfo) {
+      // At controller start the changer is drained before RESET, but coin values come from SETUP
+      // (which follows the RESET): keep these statuses until then. The coin table survives a reset.
+      if (statuses.length > 0) this.log.info({ device: this.name, count: statuses.length }, 'statuses before SETUP deferred');
+      this.deferred.push(...statuses);
+      return;
+    }
+    for (const s of statuses) {
+      this.payout?.observe(s);
+      switch (s.kind) {
+        case 'deposited': {
+          const value = this.values[s.coinType] ?? 0;
+          if (s.route === 'tube') this.tubeCounts[s.coinType] = s.tubeCount;
+          if (value <= 0) {
+            this.log.warn({ device: this.name, coinType: s.coinType }, 'deposit of a coin type with no value (token or unknown)');
+            this.emitFault('UNKNOWN_COIN');
+            break;
+          }
+          if (s.route === 'unused') {
+            this.emitFault('COIN_ROUTING');
+            break;
+          }
+          this.events.next({ type: 'coin', value, routing: s.route === 'reject' ? 'rejected' : s.route });
+          break;
+        }
+        case 'dispensedManually':
+          this.tubeCounts[s.coinType] = s.tubeCount;
+          this.events.next({ type: 'tubes', levels: this.levels() });
+          break;
+        case 'slugs':
+          this.emitFault('SLUG');
+          break;
+        case 'escrowRequest':
+          this.events.next({ type: 'returnPressed' });
+          break;
+        case 'payoutBusy':
+        case 'changerBusy':
+        case 'acceptorUnplugged':
+        case 'justReset':
+          break; // handled in afterPoll / by the base
+        default: {
+          const code = FAULT_CODES[s.kind];
+          if (code) this.emitFault(code);
+        }
+      }
+    }
+  }
+
+  protected async runSetup(): Promise<void> {
+    const r = await this.raw(changerCmd.setup());
+    if (r.kind !== 'data') throw this.error('PROTOCOL_ERROR', 'SETUP answered without data');
+    const s = decodeChangerSetup(r.data);
+    if (!s.ok) throw this.error('PROTOCOL_ERROR', `SETUP: ${s.error.message}`, s.error);
+    this.setupInfo = s.value;
+    this.values = s.value.credits.map((c) => {
+      if (c === 0 || c === 0xff) return 0;
+      const v: Result<number> = unitsToMinor(c, s.value.scaling, s.value.decimals, this.opts.currencyDecimals ?? s.value.decimals);
+      return v.ok ? v.value : 0;
+    });
+    // Before TUBE STATUS, so the fresh counts win over the tube counts in old deposit reports.
+    this.dispatch(this.deferred.splice(0));
+    if (s.value.level >= 3) {
+      try {
+        const id = await this.raw(changerCmd.expansionIdentification(), { policy: { retries: 0, retryOn: [] } });
+        if (id.kind === 'data') {
+          const d = decodeChangerIdentification(id.data);
+          if (d.ok) this.ident = d.value;
+        }
+      } catch {
+        // identification is informative only
+      }
+    }
+    const wait = this.lastResetAt + (this.opts.tubeStatusAfterResetMs ?? 500) - this.clock.now();
+    if (wait > 0) await sleep(this.clock, wait);
+    await this.readTubes(true);
+    await this.applyAcceptance(true);
+  }
+
+  protected async runResync(): Promise<void> {
+    await this.readTubes(true);
+    await this.applyAcceptance(true);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private levels(): CoinCounts {
+    const out: Record<number, number> = {};
+    const routing = this.setupInfo?.routing ?? 0xffff;
+    this.values.forEach((v, i) => {
+      if (v <= 0) return;
+      out[v] = (out[v] ?? 0) + ((routing >> i) & 1 ? (this.tubeCounts[i] ?? 0) : 0);
+    });
+    return out;
+  }
+
+  /** TUBE STATUS → cached counts per coin type (and a `tubes` event). */
+  private async readTubes(raw: boolean): Promise<number[]> {
+    const cmd = changerCmd.tubeStatus();
+    const r = raw ? await this.raw(cmd) : await this.command(cmd);
+    if (r.kind !== 'data') throw this.error('PROTOCOL_ERROR', 'TUBE STATUS answered without data');
+    const t = decodeTubeStatus(r.data);
+    if (!t.ok) throw this.error('PROTOCOL_ERROR', `TUBE STATUS: ${t.error.message}`, t.error);
+    const bad = defectiveTubes(t.value);
+    if (bad.length > 0) {
+      this.log.warn({ device: this.name, coinTypes: bad }, 'tube reads full with 0 coins: defective tube');
+      this.emitFault('TUBE_SENSOR');
+    }
+    this.tubeCounts = [...t.value.counts];
+    this.events.next({ type: 'tubes', levels: this.levels() });
+    return [...t.value.counts];
+  }
+
+  private async applyAcceptance(raw: boolean): Promise<void> {
+    let enable = 0;
+    let known = 0;
+    const unknown: Minor[] = [];
+    this.values.forEach((v, i) => {
+      if (v > 0) known |= 1 << i;
+    });
+    for (const want of this.wanted) {
+      let hit = false;
+      this.values.forEach((v, i) => {
+        if (v === want) {
+          enable |= 1 << i;
+          hit = true;
+        }
+      });
+      if (!hit) unknown.push(want);
+    }
+    if (unknown.length > 0) this.log.warn({ device: this.name, values: unknown }, 'changer has no coin type for these values');
+    // Manual dispense stays enabled for every known coin (service fills and empties tubes by hand).
+    const c = changerCmd.coinType(enable, known);
+    if (!c.ok) throw this.error('PROTOCOL_ERROR', c.error.message);
+    if (raw) await this.raw(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    else await this.command(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+  }
+
+  /** Plan → DISPENSE steps, spreading a value over its coin types by what their tubes hold. */
+  private planSteps(plan: CoinCounts): PayoutStep[] {
+    const routing = this.setupInfo?.routing ?? 0;
+    const steps: PayoutStep[] = [];
+    // Largest coins first, so a payout cut short leaves the smallest possible debt.
+    const entries = Object.entries(plan).sort((a, b) => Number(b[0]) - Number(a[0]));
+    for (const [key, n] of entries) {
+      const value = Number(key);
+      if (!Number.isInteger(n) || n < 0) throw this.error('DEVICE_REJECTED', `cannot pay ${String(n)} coins of ${key}`);
+      if (n === 0) continue;
+      const types = this.values.map((v, i) => (v === value && (routing >> i) & 1 ? i : -1)).filter((i) => i >= 0);
+      if (types.length === 0) throw this.error('DEVICE_REJECTED', `no tube for coin value ${key}`);
+      types.sort((a, b) => (this.tubeCounts[b] ?? 0) - (this.tubeCounts[a] ?? 0));
+      let left = n;
+      for (const t of types) {
+        const take = t === types[types.length - 1] ? left : Math.min(left, this.tubeCounts[t] ?? 0);
+        for (let k = take; k > 0; k -= 15) steps.push({ coinType: t, count: Math.min(15, k) });
+        left -= take;
+        if (left === 0) break;
+      }
+    }
+    return steps;
+  }
+
+  private async verifyPayout(plan: CoinCounts, before: readonly number[], tracker: PayoutTracker, fault: string | undefined): Promise<PayoutResult> {
+    const verifyMs = this.opts.payoutVerifyTimeoutMs ?? 30_000;
+    const unverified: PayoutResult = { paid: {}, complete: false, faultCode: 'PAYOUT_UNVERIFIED' };
+    // After a reset or an outage the changer is re-initialised by the poll loop; wait for it, and
+    // for any payout it is still finishing, before the tubes are counted.
+    if (!(await this.whenReady(verifyMs))) return unverified;
+    await tracker.waitIdle(this.nextSeq(), verifyMs);
+    let after: number[] | undefined;
+    for (let i = 0; i < 3 && after === undefined; i++) {
+      try {
+        after = await this.readTubes(false);
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS after payout failed');
+        if (!(await this.whenReady(verifyMs))) return unverified;
+      }
+    }
+    if (!after) return unverified;
+    const paid: Record<number, number> = {};
+    for (let t = 0; t < 16; t++) {
+      const value = this.values[t] ?? 0;
+      const out = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0) - (after[t] ?? 0);
+      if (value > 0 && out > 0) paid[value] = (paid[value] ?? 0) + out;
+    }
+    // The tubes are the truth: a fault after the last coin still makes a complete payout.
+    const short = Object.entries(plan).some(([k, n]) => (paid[Number(k)] ?? 0) < n);
+    if (!short) return { paid, complete: true };
+    return { paid, complete: false, faultCode: fault ?? 'PAYOUT_SHORT' };
+  }
+}

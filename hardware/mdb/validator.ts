@@ -1,0 +1,273 @@
+/**
+ * `MdbBillValidator`: the MDB bill validator (address 0x30, MDB 4.2 §6 / protocols.md §1.6) behind a
+ * `BillValidatorPort`.
+ *
+ * - Init: SETUP (bill table, 2-byte scaling) → EXPANSION ident (best effort) → STACKER → BILL TYPE
+ *   with escrow enabled for every accepted bill, so a bill is never credit before it is stacked
+ *   (field-notes.md §5 item 2: credit granted at escrow, escrow/stacked races).
+ * - POLL: ESCROW POSITION → `escrow`; BILL STACKED → `stacked` (now it is credit); BILL RETURNED →
+ *   `returned`; rejected bills → `rejected`; jams and sensor problems → `fault`.
+ * - `stack()` / `returnBill()` send ESCROW and resolve when the validator ACKs; the outcome comes
+ *   as the `stacked` / `returned` event on a later POLL (MDB allows up to ~30 s).
+ */
+import { Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
+import type { Clock } from '../../src/clock.ts';
+import type { BillEvent, BillValidatorPort, Minor } from '../../src/ports/index.ts';
+import type { MdbBoard } from './board.ts';
+import { billCmd, decodeBillPoll, decodeBillSetup, decodeStacker, unitsToMinor } from './codec.ts';
+import type { BillAction, BillSetup, BillStatus, MdbCommand, PollDecode, StackerStatus } from './codec.ts';
+import { MdbPeripheralDriver } from './device.ts';
+import type { MdbDeviceOptions } from './device.ts';
+
+export interface MdbBillValidatorOptions extends MdbDeviceOptions {
+  /** Port name (default "bill"). */
+  readonly name?: string;
+}
+
+const FAULT_CODES: Partial<Record<BillStatus['kind'], string>> = {
+  defectiveMotor: 'BILL_MOTOR',
+  sensorProblem: 'BILL_SENSOR',
+  romChecksumError: 'ROM_CHECKSUM',
+  validatorJammed: 'BILL_JAM',
+  billRemoved: 'BILL_REMOVED',
+  invalidEscrowRequest: 'INVALID_ESCROW',
+  possibleCreditedBillRemoval: 'BILL_REMOVAL',
+};
+
+export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements BillValidatorPort {
+  readonly events$: Observable<BillEvent>;
+  private readonly events = new Subject<BillEvent>();
+  protected readonly pollCommand: MdbCommand = billCmd.poll();
+  protected readonly resetCommand: MdbCommand = billCmd.reset();
+  private setupInfo: BillSetup | undefined;
+  private values: number[] = new Array<number>(16).fill(0);
+  private wanted: Minor[] = [];
+  private escrowValue: Minor | undefined;
+  private stackerInfo: StackerStatus | undefined;
+  private cashboxOut = false;
+  /** Statuses drained before the first SETUP, valued once the bill table is known. */
+  private deferred: BillStatus[] = [];
+
+  constructor(
+    board: MdbBoard,
+    clock: Clock,
+    private readonly opts: MdbBillValidatorOptions = {},
+  ) {
+    super(opts.name ?? 'bill', board, clock, opts, 5000);
+    this.events$ = this.events.asObservable();
+  }
+
+  get setup(): BillSetup | undefined {
+    return this.setupInfo;
+  }
+
+  /** Bill values by MDB bill type (0 = unused). */
+  get billValues(): readonly number[] {
+    return this.values;
+  }
+
+  /** The bill the validator holds in escrow, as far as the driver knows. */
+  get inEscrow(): Minor | undefined {
+    return this.escrowValue;
+  }
+
+  /** The last STACKER reading. */
+  get stacker(): StackerStatus | undefined {
+    return this.stackerInfo;
+  }
+
+  // ------------------------------------------------------------------ BillValidatorPort
+
+  async setAcceptance(values: readonly Minor[]): Promise<void> {
+    this.wanted = [...values];
+    if (!this.ready) throw this.error('DEVICE_OFFLINE', 'validator not ready; acceptance is applied when it is');
+    await this.applyAcceptance(false);
+  }
+
+  async stack(): Promise<void> {
+    if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
+    await this.command(billCmd.escrow(true), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+  }
+
+  async returnBill(): Promise<void> {
+    if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
+    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+  }
+
+  /** STACKER: bills in the cash box and whether it is full. */
+  async readStacker(): Promise<StackerStatus> {
+    const r = await this.command(billCmd.stacker());
+    return this.takeStacker(r.kind === 'data' ? r.data : new Uint8Array(0));
+  }
+
+  // ------------------------------------------------------------------ driver hooks
+
+  protected decodePoll(data: Uint8Array): PollDecode<BillStatus> {
+    return decodeBillPoll(data);
+  }
+
+  protected isJustReset(s: BillStatus): boolean {
+    return s.kind === 'justReset';
+  }
+
+  protected pendingActivity(): boolean {
+    return this.escrowValue !== undefined;
+  }
+
+  protected emitFault(code: string, cleared?: boolean): void {
+    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
+  }
+
+  protected override onDeviceReset(expected: boolean): void {
+    if (!expected) this.emitFault('VALIDATOR_RESET');
+    this.escrowLostToReset();
+  }
+
+  /**
+   * A validator returns the bill it held when it resets (assumed, MDB 4.2 §6 RESET; unconfirmed).
+   * Closing the escrow keeps "stacked or returned, never neither" (money-model.md).
+   */
+  private escrowLostToReset(): void {
+    const v = this.escrowValue;
+    this.escrowValue = undefined;
+    if (v !== undefined) this.events.next({ type: 'returned', value: v });
+  }
+
+  protected override afterPoll(_seq: number, statuses: readonly BillStatus[]): void {
+    // "Cash box out of position" repeats on every POLL while it lasts.
+    const out = statuses.some((s) => s.kind === 'cashBoxOutOfPosition');
+    if (out !== this.cashboxOut) {
+      this.cashboxOut = out;
+      this.emitFault('CASHBOX_OUT', out ? undefined : true);
+    }
+  }
+
+  protected dispatch(statuses: readonly BillStatus[]): void {
+    if (!this.setupInfo) {
+      // Drained before RESET at controller start; bill values come with SETUP after it.
+      if (statuses.length > 0) this.log.info({ device: this.name, count: statuses.length }, 'statuses before SETUP deferred');
+      this.deferred.push(...statuses);
+      return;
+    }
+    for (const s of statuses) {
+      switch (s.kind) {
+        case 'bill':
+          this.onBill(s.action, s.billType);
+          break;
+        case 'billRejected':
+          this.events.next({ type: 'rejected' });
+          break;
+        case 'disabledAttempts':
+          this.log.info({ device: this.name, count: s.count }, 'bill insert attempts while disabled');
+          break;
+        case 'recyclerStatus':
+        case 'validatorBusy':
+        case 'validatorDisabled':
+        case 'cashBoxOutOfPosition':
+        case 'justReset':
+          break;
+        default: {
+          const code = FAULT_CODES[s.kind];
+          if (code) this.emitFault(code);
+        }
+      }
+    }
+  }
+
+  protected async runSetup(): Promise<void> {
+    const r = await this.raw(billCmd.setup());
+    if (r.kind !== 'data') throw this.error('PROTOCOL_ERROR', 'SETUP answered without data');
+    const s = decodeBillSetup(r.data);
+    if (!s.ok) throw this.error('PROTOCOL_ERROR', `SETUP: ${s.error.message}`, s.error);
+    this.setupInfo = s.value;
+    this.values = s.value.credits.map((c) => {
+      if (c === 0) return 0;
+      const v = unitsToMinor(c, s.value.scaling, s.value.decimals, this.opts.currencyDecimals ?? s.value.decimals);
+      return v.ok ? v.value : 0;
+    });
+    const deferred = this.deferred.splice(0);
+    if (deferred.length > 0) {
+      this.dispatch(deferred);
+      // Those statuses are from before the reset that led here: a bill still in escrow went back.
+      this.escrowLostToReset();
+    }
+    try {
+      const st = await this.raw(billCmd.stacker());
+      if (st.kind === 'data') this.takeStacker(st.data);
+    } catch {
+      // informative only
+    }
+    await this.applyAcceptance(true);
+  }
+
+  protected async runResync(): Promise<void> {
+    await this.applyAcceptance(true);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private onBill(action: BillAction, type: number): void {
+    const value = this.values[type] ?? 0;
+    if (value <= 0) {
+      this.log.warn({ device: this.name, billType: type, action }, 'bill type with no value');
+      if (action === 'stacked' || action === 'toRecycler') this.emitFault('UNKNOWN_BILL');
+      return;
+    }
+    switch (action) {
+      case 'escrow':
+        this.escrowValue = value;
+        this.events.next({ type: 'escrow', value });
+        return;
+      case 'stacked':
+      case 'toRecycler':
+        // Bills sent to a recycler are in the machine too: credit, like stacked.
+        this.escrowValue = undefined;
+        this.events.next({ type: 'stacked', value });
+        return;
+      case 'returned':
+        if (this.escrowValue === undefined) {
+          // Already closed (e.g. as returned at a reset): a second report moves nothing.
+          this.log.info({ device: this.name, value }, 'BILL RETURNED with no bill in escrow; ignored');
+          return;
+        }
+        this.escrowValue = undefined;
+        this.events.next({ type: 'returned', value });
+        return;
+      case 'disabledRejected':
+        this.events.next({ type: 'rejected' });
+        return;
+      default:
+        this.log.info({ device: this.name, action, value }, 'bill recycler activity');
+    }
+  }
+
+  private takeStacker(data: Uint8Array): StackerStatus {
+    const s = decodeStacker(data);
+    if (!s.ok) throw this.error('PROTOCOL_ERROR', `STACKER: ${s.error.message}`, s.error);
+    this.stackerInfo = s.value;
+    return s.value;
+  }
+
+  private async applyAcceptance(raw: boolean): Promise<void> {
+    let enable = 0;
+    const unknown: Minor[] = [];
+    for (const want of this.wanted) {
+      let hit = false;
+      this.values.forEach((v, i) => {
+        if (v === want) {
+          enable |= 1 << i;
+          hit = true;
+        }
+      });
+      if (!hit) unknown.push(want);
+    }
+    if (unknown.length > 0) this.log.warn({ device: this.name, values: unknown }, 'validator has no bill type for these values');
+    // Escrow on for every enabled bill when the validator can hold one (Z11 = FF).
+    const escrow = this.setupInfo?.escrow ? enable : 0;
+    const c = billCmd.billType(enable, escrow);
+    if (!c.ok) throw this.error('PROTOCOL_ERROR', c.error.message);
+    if (raw) await this.raw(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    else await this.command(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+  }
+}
