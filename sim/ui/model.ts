@@ -31,10 +31,7 @@ export interface UiMachine {
    * clock itself, so the UI calls it only while its own clock driving is held off.
    */
   exec?(line: string): Promise<UiCommandResult>;
-  /**
-   * Service "test vend" of a column. The core has no test vend yet; this is the hook for it, and
-   * the UI shows the menu entry as unavailable while it is absent.
-   */
+  /** Service "test vend" of a column (door open); the UI shows the entry unavailable without it. */
   testVend?(column: string): Promise<string>;
   /** Stops the controller and detaches the simulated devices. */
   close(): Promise<void>;
@@ -61,6 +58,11 @@ export function fromSession(session: SimSession, trace$?: Observable<FrameTrace>
     exec: async (line) => {
       const r = await session.exec(line);
       return { ok: r.ok, output: r.output };
+    },
+    // The UI's own clock drives the vend; the result shows in the event log and the bin.
+    testVend: async (column) => {
+      session.controller.send({ type: 'SERVICE_TEST_VEND', column });
+      return 'turning the spiral (watch the bin)';
     },
     close: () => session.close(),
   };

@@ -123,11 +123,15 @@ describe('the service menu', () => {
     return h;
   }
 
-  it('shows test vend as unavailable (not in the core yet)', async () => {
+  it('test vends a column: the spiral turns once, unpaid, and the product lands in the bin', async () => {
     const h = await serviceUi();
-    expect(h.frame()).toContain('test vend…  (not in the controller core yet)');
+    expect(h.frame()).not.toContain('not in the controller core yet');
     await choose(h, 'test vend');
-    expect(h.frame()).toContain('test vend: not in the controller core yet');
+    await h.type(ENTER); // A1, the focused column
+    await h.machine.clock.advance(10_000);
+    expect(h.machine.controller.snapshot.context.catalog.A1?.stock).toBe(9);
+    expect(h.machine.sim.world.bin.map((b) => b.column)).toEqual(['A1']);
+    expect(h.machine.controller.snapshot.context.credit).toBe(0);
   });
 
   it('refills a column: the controller stock and the physical spiral both go to capacity', async () => {

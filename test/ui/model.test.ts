@@ -14,7 +14,7 @@ describe('createUiMachine', () => {
     try {
       expect(m.controller.display).toEqual(['INSERT MONEY', 'OR TAP CARD']);
       expect(m.history?.map((e) => e.event.type)).toContain('tubesRead');
-      expect(m.testVend).toBeUndefined();
+      expect(m.testVend).toBeTypeOf('function');
       const r = await m.exec?.('coin 50');
       expect(r).toEqual({ ok: true, output: ['coin €0.50: accepted (to the tube)'] });
       expect(m.controller.snapshot.context.credit).toBe(50);
