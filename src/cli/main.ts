@@ -38,14 +38,16 @@ export interface SimOptions {
   readonly logLevel?: string;
 }
 
-export type SimMode = 'script' | 'plain';
+export type SimMode = 'script' | 'plain' | 'ui';
 
 /**
- * Which front end `vendomat sim` runs. Only the plain line mode exists for now; a full-screen UI
- * will be chosen here (TTY and not --plain) when it arrives.
+ * Which front end `vendomat sim` runs: a scenario with --script; the full-screen terminal UI when
+ * both ends are a terminal; otherwise (--plain, --json, a pipe) the line mode.
  */
-export function chooseSimMode(opts: SimOptions, _io: CliIo): SimMode {
-  return opts.script !== undefined ? 'script' : 'plain';
+export function chooseSimMode(opts: SimOptions, io: CliIo): SimMode {
+  if (opts.script !== undefined) return 'script';
+  if (opts.plain || opts.json || io.stdin.isTTY !== true || io.stdout.isTTY !== true) return 'plain';
+  return 'ui';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -95,6 +97,12 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
     ...(logger ? { logger } : {}),
     clock,
   });
+  if (chooseSimMode(opts, io) === 'ui') {
+    // The UI closes the session itself when the user quits.
+    const { fromSession, runTerminalUi } = await import('../../sim/ui/index.ts');
+    await runTerminalUi({ config, machine: fromSession(session) });
+    return EXIT.ok;
+  }
   try {
     await runRepl({ session, input: io.stdin, output: io.stdout, interactive: io.stdin.isTTY === true && !opts.json, json: opts.json ?? false });
   } finally {
@@ -151,7 +159,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--config <file>', 'machine config (default: the demo machine)')
     .option('--script <file>', 'run a scenario file and report (exit 1 when an expectation fails)')
     .option('--json', 'machine-readable output (a JSON result, or one JSON line per command)')
-    .option('--plain', 'plain line mode (the only interactive mode for now)')
+    .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)
     .addOption(new Option('--log-level <level>', 'log to stderr at this level').choices(LOG_LEVELS))
     .action(async (opts: SimOptions) => {

@@ -173,11 +173,19 @@ describe('vendomat (in process)', () => {
     expect(r.err).toMatch(/- policy\.maxCredit: /);
   });
 
-  it('chooses the script mode with --script and the plain line mode otherwise', () => {
+  it('chooses the script mode with --script, the UI on a terminal, and the line mode otherwise', () => {
     const io: CliIo = { stdin: Readable.from(['']), stdout: new PassThrough(), stderr: new PassThrough() };
     expect(chooseSimMode({ script: 'x.yaml' }, io)).toBe('script');
     expect(chooseSimMode({ plain: true }, io)).toBe('plain');
     expect(chooseSimMode({}, io)).toBe('plain');
+    const tty: CliIo = {
+      stdin: Object.assign(Readable.from(['']), { isTTY: true }),
+      stdout: Object.assign(new PassThrough(), { isTTY: true }),
+      stderr: new PassThrough(),
+    };
+    expect(chooseSimMode({}, tty)).toBe('ui');
+    expect(chooseSimMode({ plain: true }, tty)).toBe('plain');
+    expect(chooseSimMode({ json: true }, tty)).toBe('plain');
   });
 });
 
