@@ -101,6 +101,17 @@ function changeMaking(): void {
   row('baseline: greedy, per call', `${greedyUs.toFixed(2)} µs`, 'not always right');
 }
 
+async function terminalUi(): Promise<void> {
+  const { measureUi } = await import('../../sim/ui/index.ts');
+  const small = await measureUi({ frames: 40 });
+  const large = await measureUi({ frames: 20, size: { cols: 160, rows: 50 } });
+  console.log('\n## Terminal UI (in process; `npm start` adds ~1 s of node + tsx start-up before this)');
+  row('config load to first frame', `${small.firstFrameMs.toFixed(0)} ms`, 'target < 1,000 ms');
+  row('frame render 80×24', `${small.frameMs.toFixed(1)} ms`, 'baseline: 50 ms frame budget (20 frames/s)');
+  row('frame render 160×50', `${large.frameMs.toFixed(1)} ms`);
+}
+
 console.log(`Vendomat benchmark — node ${process.version}, ${process.platform}/${process.arch}`);
 changeMaking();
 await portSoak();
+await terminalUi();
