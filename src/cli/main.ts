@@ -20,6 +20,10 @@ import { VirtualClock } from '../../sim/clock.ts';
 import { runRepl } from '../../sim/repl.ts';
 import { ScenarioError, formatTranscript, runScenario, scenarioResultJson } from '../../sim/scenario.ts';
 import { SimSession, loadDemoConfig } from '../../sim/session.ts';
+import { isWireSimMachine } from '../../sim/wire/machine.ts';
+import { registerDoctorCommand } from './doctor.ts';
+import { registerRunCommand } from './run.ts';
+import { openTraceLog, registerTraceCommand } from './trace.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -36,6 +40,8 @@ export interface SimOptions {
   readonly plain?: boolean;
   readonly seed?: number;
   readonly logLevel?: string;
+  readonly wire?: boolean;
+  readonly traceLog?: string;
 }
 
 export type SimMode = 'script' | 'plain' | 'ui';
@@ -82,6 +88,7 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
     const script = opts.script ?? '';
     requireFile(script, 'scenario file');
     const result = await runScenario(script, {
+      ...(opts.wire ? { wire: true } : {}),
       ...(opts.config !== undefined ? { configPath: opts.config } : {}),
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(logger ? { logger } : {}),
@@ -93,6 +100,7 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
   const session = await SimSession.start({
     config,
+    ...(opts.wire ? { wire: true } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(logger ? { logger } : {}),
     clock,
@@ -103,10 +111,13 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
     await runTerminalUi({ config, machine: fromSession(session) });
     return EXIT.ok;
   }
+  const traceLog =
+    opts.traceLog !== undefined && isWireSimMachine(session.sim) ? openTraceLog(session.sim.tracer, opts.traceLog) : undefined;
   try {
     await runRepl({ session, input: io.stdin, output: io.stdout, interactive: io.stdin.isTTY === true && !opts.json, json: opts.json ?? false });
   } finally {
     await session.close();
+    await traceLog?.close();
   }
   return EXIT.ok;
 }
@@ -161,6 +172,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--json', 'machine-readable output (a JSON result, or one JSON line per command)')
     .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)
+    .option('--wire', 'every device emulated at the wire: the real MDB/ccTalk/GPIO adapters talk to emulators')
+    .option('--trace-log <file>', 'with --wire: append every frame to this file (see `vendomat trace`)')
     .addOption(new Option('--log-level <level>', 'log to stderr at this level').choices(LOG_LEVELS))
     .action(async (opts: SimOptions) => {
       try {
@@ -190,6 +203,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       }
     });
 
+  registerRunCommand(program, io, setExit);
+  registerDoctorCommand(program, io, setExit);
+  registerTraceCommand(program, io, setExit);
   return program;
 }
 

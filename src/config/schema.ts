@@ -3,6 +3,7 @@
  * Money values are integer minor units throughout.
  */
 import { z } from 'zod';
+import { hardwareSchema } from './hardware.ts';
 
 const minor = z.number().int('must be a whole number of minor units').nonnegative();
 const positiveMinor = z.number().int('must be a whole number of minor units').positive();
@@ -87,6 +88,23 @@ export const devicesSchema = z.object({
   card: z.object({ present: z.boolean().default(true), required: z.boolean().default(false) }).prefault({}),
 });
 
+export const journalSchema = z.object({
+  /** Where the journal lives; default `$VENDOMAT_DATA` or ~/.local/share/vendomat (src/journal/paths.ts). */
+  dir: z.string().min(1).optional(),
+  /** A snapshot of the recovered state is saved every this many events (recovery replays at most this many). */
+  snapshotEvery: z.number().int().positive().default(1_000),
+});
+
+export const serviceSchema = z.object({
+  /**
+   * When set, service actions need this PIN typed on the keypad after the door opens. YAML reads
+   * `pin: 1234` as a number, so numbers are taken as their digits (quote a PIN with leading zeros).
+   */
+  pin: z
+    .preprocess((v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v), z.string().regex(/^\d{4,8}$/, 'must be 4 to 8 digits'))
+    .optional(),
+});
+
 export const simSchema = z
   .object({
     seed: z.number().int().default(1),
@@ -130,7 +148,11 @@ export const machineConfigSchema = z
     }),
     policy: policySchema.prefault({}),
     devices: devicesSchema.prefault({}),
+    journal: journalSchema.prefault({}),
+    service: serviceSchema.prefault({}),
     sim: simSchema,
+    /** Which adapter serves each port; all simulated when absent. */
+    hardware: hardwareSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();

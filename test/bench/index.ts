@@ -10,6 +10,7 @@ import { loadConfigFile } from '../../src/config/load.ts';
 import { makeChange } from '../../src/money/change.ts';
 import { createRandom } from '../../sim/random.ts';
 import { createRig, runBaseline, runSession } from './soak.ts';
+import { runWireBench } from './wire.ts';
 
 const demo = loadConfigFile(fileURLToPath(new URL('../../sim/machines/demo.yaml', import.meta.url)));
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -114,4 +115,5 @@ async function terminalUi(): Promise<void> {
 console.log(`Vendomat benchmark — node ${process.version}, ${process.platform}/${process.arch}`);
 changeMaking();
 await portSoak();
+await runWireBench();
 await terminalUi();
