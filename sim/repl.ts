@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { CommandResult, SimSession } from './session.ts';
-import { describeEvent, displayBox, formatTime } from './session.ts';
+import { describeEvent, displayBox, formatTime, money } from './session.ts';
 
 export interface ReplOptions {
   readonly session: SimSession;
@@ -38,10 +38,26 @@ export function formatResult(session: SimSession, r: CommandResult): string[] {
   return out;
 }
 
+/** Where the journal is and what the start recovered, for the banner. */
+export function journalLines(session: SimSession): string[] {
+  const jc = session.journaled;
+  if (jc === null || session.dataDir === null) return [];
+  const rec = jc.report.recovery;
+  const lines = [`Journal: ${session.dataDir} (${rec.lastSeq === 0 ? 'new' : `${rec.lastSeq} events recovered`})`];
+  const r = jc.report;
+  const m = (v: number): string => money(v, session.currency);
+  if (r.vend) lines.push(`  recovered: the vend on ${r.vend.column} had no outcome; credit kept, column marked for a check`);
+  if (r.payout) lines.push(`  recovered: a payout was cut part-way; paid ${m(r.payout.paidValue)}, owed ${m(r.payout.unpaid)} (as debt)`);
+  if (r.card) lines.push(`  recovered: the card approval for ${r.card.column} had no outcome; reverted`);
+  if (r.escrow !== null) lines.push(`  recovered: a bill of ${m(r.escrow)} was in escrow; handed back`);
+  return lines;
+}
+
 function banner(session: SimSession): string[] {
   const m = session.config.machine;
   return [
     `Vendomat simulator: ${m.name} (${m.serial}), virtual time ${formatTime(session.clock.now())}`,
+    ...journalLines(session),
     'Type `help` for the commands, `quit` to leave.',
     ...displayBox(session.display, session.sim.devices.display.cols).map((l) => `  ${l}`),
   ];

@@ -274,6 +274,8 @@ export interface RunScenarioOptions {
   readonly settleLimitMs?: number;
   /** A fresh virtual clock for the session (e.g. one the logger reads for virtual timestamps). */
   readonly clock?: VirtualClock;
+  /** Run at the wire level: real adapters against emulators. */
+  readonly wire?: boolean;
 }
 
 /** The machine config a scenario runs on. Throws ConfigError naming every bad field. */
@@ -552,6 +554,7 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
 
   const session = await SimSession.start({
     config,
+    ...(opts.wire ? { wire: true } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : scenario.seed !== undefined ? { seed: scenario.seed } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : {}),

@@ -14,7 +14,9 @@
  * Timers that belong to a machine at rest (a 3 s message, the inactivity and save-credit timers)
  * are not waited for: a notice such as "A1 PRICE" stays on the display until a `wait` lets it go.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigFile } from '../src/config/load.ts';
@@ -22,12 +24,17 @@ import { COLUMN_CODE, type MachineConfig } from '../src/config/schema.ts';
 import { Controller, type Logger, type TimedEvent } from '../src/controller/controller.ts';
 import type { VmcEvent } from '../src/controller/machine.ts';
 import type { MachineEvent } from '../src/controller/events.ts';
-import { activePaths, salesState, type SalesState } from '../src/controller/view.ts';
+import { activePaths, salesState, type SalesState, type VmcSnapshot } from '../src/controller/view.ts';
 import type { ColumnMark } from '../src/catalog/catalog.ts';
 import { formatMoney, parseMoney, type CurrencyFormat } from '../src/money/currency.ts';
+import { applyCounterEvent, cashIn, emptyCounters, type CounterSet, type Counters, type Tally } from '../src/audit/counters.ts';
+import { openJournaledController, type JournaledController } from '../src/journal/attach.ts';
+import { openJournal } from '../src/journal/store.ts';
+import { WorldPersistence, loadSavedSim, restoreWorld } from './persist.ts';
 import { isKey, type CoinCounts, type Key, type Minor } from '../src/ports/index.ts';
 import { VirtualClock } from './clock.ts';
 import { formatFaultSpec, parseFaultSpec, FAULT_NAMES, type FaultSpec } from './faults.ts';
+import { bootWireMachine, createWireSimMachine, whileRunning, wireQuiet } from './wire/machine.ts';
 import { createSimMachine, type SimMachine } from './machine.ts';
 import { nonZero, type BinItem } from './world.ts';
 
@@ -97,6 +104,11 @@ export type Command =
   | { readonly kind: 'service'; readonly action: 'price'; readonly column: string; readonly price: string }
   | { readonly kind: 'service'; readonly action: 'testVend'; readonly column: string }
   | { readonly kind: 'service'; readonly action: 'payout'; readonly plan: CoinCounts }
+  | { readonly kind: 'service'; readonly action: 'pin'; readonly pin: string }
+  | { readonly kind: 'service'; readonly action: 'fill'; readonly plan: CoinCounts }
+  | { readonly kind: 'service'; readonly action: 'counters' }
+  | { readonly kind: 'service'; readonly action: 'resetInterim' }
+  | { readonly kind: 'service'; readonly action: 'faults' }
   | { readonly kind: 'take' }
   | { readonly kind: 'status' }
   | { readonly kind: 'help' };
@@ -120,7 +132,12 @@ export const COMMAND_HELP: readonly (readonly [usage: string, what: string])[] =
   ['service refill [column]', 'service menu: refill one column (or all) to capacity, in the machine and in the count'],
   ['service price <column> <value>', 'service menu: set a column\'s price'],
   ['service test-vend <column>', 'service menu: turn a column once without payment'],
-  ['service payout <coin>x<n> ...', 'service menu: pay coins out of the tubes, e.g. service payout 50x4 20x2'],
+  ['service payout <coin> <count>', 'service menu: pay coins out of the tubes, e.g. service payout 50 4, or 50x4 20x2'],
+  ['service fill <coin> <count>', 'service menu: put coins into the tubes through the acceptor (a tube fill, never credit); or 50x20 20x10'],
+  ['service counters', 'service menu: the audit counters, since the last reset and in total'],
+  ['service reset-interim', 'service menu: reset the interim counters (journalled as an audit read)'],
+  ['service faults', 'service menu: the fault history (raised and cleared) and the faults open now'],
+  ['service pin <digits>', 'service menu: type the service PIN on the keypad (machines with service.pin)'],
   ['take', 'the customer takes what is in the delivery bin and the return cup'],
   ['status', 'display, state, credit, debt, bin, cup, faults, stock'],
   ['help', 'this list'],
@@ -237,15 +254,19 @@ export function parseCommand(line: string): ParsedCommand {
       if (a === 'refill' && args.length === 2 && isCol) return ok({ kind: 'service', action: 'refill', column: col });
       if (a === 'price' && args.length === 3 && isCol) return ok({ kind: 'service', action: 'price', column: col, price: args[2] ?? '' });
       if (a === 'test-vend' && args.length === 2 && isCol) return ok({ kind: 'service', action: 'testVend', column: col });
-      if (a === 'payout' && args.length >= 2) {
-        const plan: Record<number, number> = {};
-        for (const term of args.slice(1)) {
-          const m = /^(\d+)x(\d+)$/i.exec(term);
-          if (!m) return fail(`service payout: '${term}' is not <coin>x<count>, e.g. 50x4`);
-          plan[Number(m[1])] = (plan[Number(m[1])] ?? 0) + Number(m[2]);
-        }
-        return ok({ kind: 'service', action: 'payout', plan });
+      if ((a === 'payout' || a === 'fill') && args.length >= 2) {
+        const plan = parsePlan(args.slice(1));
+        if (typeof plan === 'string') return fail(`service ${a}: ${plan}`);
+        return ok({ kind: 'service', action: a, plan });
       }
+      if (a === 'pin' && args.length === 2) {
+        const pin = args[1] ?? '';
+        if (!/^\d{1,8}$/.test(pin)) return fail(`service pin: '${pin}' is not a PIN (digits only)`);
+        return ok({ kind: 'service', action: 'pin', pin });
+      }
+      if (a === 'counters' && args.length === 1) return ok({ kind: 'service', action: 'counters' });
+      if (a === 'reset-interim' && args.length === 1) return ok({ kind: 'service', action: 'resetInterim' });
+      if (a === 'faults' && args.length === 1) return ok({ kind: 'service', action: 'faults' });
       const menu = COMMAND_HELP.filter(([u]) => u.startsWith('service ')).map(([u]) => `\`${u}\``);
       return fail(`service: expected one of ${menu.join(', ')}; got '${text}'`);
     }
@@ -255,6 +276,24 @@ export function parseCommand(line: string): ParsedCommand {
       return fail(`unknown command '${head}'${hint}; type \`help\` for the list of commands`);
     }
   }
+}
+
+/**
+ * Coins by denomination from `50 4` (one coin, a count) or `50x4 20x2` (terms); an error text when
+ * neither fits.
+ */
+function parsePlan(args: readonly string[]): CoinCounts | string {
+  const plan: Record<number, number> = {};
+  if (args.length === 2 && args.every((a) => /^\d+$/.test(a))) {
+    plan[Number(args[0])] = Number(args[1]);
+    return plan;
+  }
+  for (const term of args) {
+    const m = /^(\d+)x(\d+)$/i.exec(term);
+    if (!m) return `'${term}' is not <coin>x<count>, e.g. 50x4 (or give one coin and a count: 50 4)`;
+    plan[Number(m[1])] = (plan[Number(m[1])] ?? 0) + Number(m[2]);
+  }
+  return plan;
 }
 
 /** Levenshtein distance, for "did you mean" hints on mistyped commands. */
@@ -426,6 +465,8 @@ export interface SessionView {
 export interface SimSessionOptions {
   /** Machine config; default: the demo machine. */
   readonly config?: MachineConfig;
+  /** Emulate every device at the wire: the real MDB/ccTalk/GPIO adapters talk to emulators. */
+  readonly wire?: boolean;
   /** Overrides `config.sim.seed`. */
   readonly seed?: number;
   readonly logger?: Logger;
@@ -433,6 +474,13 @@ export interface SimSessionOptions {
   readonly settleLimitMs?: number;
   /** A fresh virtual clock to run on (e.g. one a logger already reads); default: a new one. */
   readonly clock?: VirtualClock;
+  /**
+   * Journal the session (crash-safe and auditable, src/journal/attach.ts), with the simulated world
+   * saved beside it (sim/persist.ts). With `dir` the journal is kept there and a later session on
+   * the same directory continues where this one stopped (same coins, products, credit and
+   * counters); without it a temporary directory is used and removed by `close()`.
+   */
+  readonly journal?: { readonly dir?: string };
 }
 
 const AT_REST: ReadonlySet<SalesState> = new Set(['idle', 'session', 'service', 'outOfService']);
@@ -440,6 +488,15 @@ export const DEFAULT_SETTLE_LIMIT_MS = 30_000;
 
 function isEmptyCounts(c: CoinCounts): boolean {
   return Object.values(c).every((n) => n === 0);
+}
+
+/** A journal behind the session: the journaled controller, the world writer and where it lives. */
+interface SessionJournal {
+  readonly jc: JournaledController;
+  readonly persistence: WorldPersistence;
+  readonly dir: string;
+  /** Removed by close() (a temporary directory). */
+  readonly temporary: boolean;
 }
 
 export class SimSession {
@@ -450,29 +507,104 @@ export class SimSession {
   /** Every domain event so far, with its virtual time. */
   readonly log: TimedEvent[] = [];
   private readonly settleLimitMs: number;
+  private readonly journal: SessionJournal | null;
+  /** Counters of an unjournaled session, folded from its own events (a journal keeps its own). */
+  private localCounters: Counters = emptyCounters();
   private closed = false;
 
-  private constructor(opts: SimSessionOptions) {
-    const base = opts.config ?? loadDemoConfig();
-    this.config = opts.seed === undefined ? base : { ...base, sim: { ...base.sim, seed: opts.seed } };
+  private constructor(
+    opts: SimSessionOptions,
+    parts: { config: MachineConfig; clock: VirtualClock; sim: SimMachine; controller: Controller; journal: SessionJournal | null },
+  ) {
+    this.config = parts.config;
     this.settleLimitMs = opts.settleLimitMs ?? DEFAULT_SETTLE_LIMIT_MS;
-    this.clock = opts.clock ?? new VirtualClock();
-    this.sim = createSimMachine(this.config, this.clock, opts.seed === undefined ? {} : { seed: opts.seed });
-    this.controller = new Controller({
-      config: this.config,
-      ports: this.sim.ports,
-      clock: this.clock,
-      ...(opts.logger ? { logger: opts.logger } : {}),
+    this.clock = parts.clock;
+    this.sim = parts.sim;
+    this.controller = parts.controller;
+    this.journal = parts.journal;
+    this.controller.events$.subscribe((e) => {
+      this.log.push(e);
+      if (this.journal === null) this.localCounters = applyCounterEvent(this.localCounters, e.event);
     });
-    this.controller.events$.subscribe((e) => this.log.push(e));
   }
 
   /** Builds and starts a session, then lets the machine come to rest. */
   static async start(opts: SimSessionOptions = {}): Promise<SimSession> {
-    const s = new SimSession(opts);
-    await s.controller.start();
-    await s.settle();
-    return s;
+    const base = opts.config ?? loadDemoConfig();
+    const config = opts.seed === undefined ? base : { ...base, sim: { ...base.sim, seed: opts.seed } };
+    const clock = opts.clock ?? new VirtualClock();
+    const simOpts = opts.seed === undefined ? {} : { seed: opts.seed };
+    const logger = opts.logger ? { logger: opts.logger } : {};
+    const makeSim = opts.wire ? createWireSimMachine : createSimMachine;
+    if (opts.journal === undefined) {
+      const sim = makeSim(config, clock, simOpts);
+      await bootWireMachine(sim, clock);
+      const controller = new Controller({ config, ports: sim.ports, clock, ...logger });
+      const s = new SimSession(opts, { config, clock, sim, controller, journal: null });
+      await whileRunning(clock, controller.start());
+      await s.settle();
+      return s;
+    }
+    const temporary = opts.journal.dir === undefined;
+    const dir = opts.journal.dir ?? mkdtempSync(join(tmpdir(), 'vendomat-sim-'));
+    const cleanup = (): void => {
+      if (temporary) rmSync(dir, { recursive: true, force: true });
+    };
+    let journal;
+    try {
+      journal = openJournal({ dir, clock });
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
+    let sim: SimMachine | undefined;
+    try {
+      // The world as it was when the last session on this directory stopped (or was cut off).
+      const saved = loadSavedSim(journal);
+      if (saved !== null && saved.at > clock.now()) await clock.advanceTo(saved.at);
+      sim = makeSim(config, clock, simOpts);
+      if (saved !== null) restoreWorld(sim, saved);
+      await bootWireMachine(sim, clock);
+      const persistence = new WorldPersistence(journal, sim, clock, saved?.tallies);
+      const jc = await whileRunning(
+        clock,
+        openJournaledController({ config, ports: sim.ports, clock, journal, onAppend: persistence.onAppend, ...logger }),
+      );
+      const s = new SimSession(opts, { config, clock, sim, controller: jc.controller, journal: { jc, persistence, dir, temporary } });
+      // What the start journalled (power-up, recovery, tube read) happened before the log listened.
+      s.log.push(...[...journal.readSince(jc.report.recovery.lastSeq)].map((e) => ({ at: e.at, event: e.event })));
+      await s.settle();
+      persistence.flush();
+      return s;
+    } catch (e) {
+      sim?.dispose();
+      journal.close();
+      cleanup();
+      throw e;
+    }
+  }
+
+  /** Where the journal lives, or null for an unjournaled session. */
+  get dataDir(): string | null {
+    return this.journal?.dir ?? null;
+  }
+
+  /** The journaled controller (journal, recovered state, recovery report), or null. */
+  get journaled(): JournaledController | null {
+    return this.journal?.jc ?? null;
+  }
+
+  /** The audit counters: the journal's (all sessions on it), or this session's own. */
+  counters(): Counters {
+    return this.journal !== null ? this.journal.jc.state().counters : this.localCounters;
+  }
+
+  /** Journals (or, unjournaled, just counts) a service action that happens outside the statechart. */
+  recordServiceAction(action: string, detail?: string): void {
+    const event: MachineEvent = { type: 'serviceAction', action, ...(detail !== undefined ? { detail } : {}) };
+    if (this.journal !== null) this.journal.jc.recordServiceAction(action, detail);
+    else this.localCounters = applyCounterEvent(this.localCounters, event);
+    this.log.push({ at: this.clock.now(), event });
   }
 
   get currency(): CurrencyFormat {
@@ -507,6 +639,8 @@ export class SimSession {
         output = [`${parsed.command.kind}: ${e instanceof Error ? e.message : String(e)}`];
       }
     }
+    // Changes with no event of their own (the customer took the cup, coins paid) are saved now.
+    if (!this.closed) this.journal?.persistence.flush();
     return {
       line,
       ok: okay,
@@ -570,15 +704,29 @@ export class SimSession {
       `faults   ${v.faults.length === 0 ? 'none' : v.faults.join(', ')}   injected: ${v.injected.length === 0 ? 'none' : v.injected.join(', ')}`,
       `stock    ${units} items in ${Object.keys(v.stock).length} columns; sold out: ${soldOut.join(' ') || 'none'}; marked: ${marked.join(' ') || 'none'}${low.length > 0 ? `; low: ${low.join(' ')}` : ''}`,
       `tubes    ${formatCounts(v.tubes, this.currency)}`,
+      ...(this.journal !== null
+        ? [`journal  ${this.journal.dir}${this.journal.temporary ? ' (temporary)' : ''}, ${this.journal.jc.journal.count()} events`]
+        : []),
     ];
   }
 
-  /** Stops the controller and detaches the devices. */
+  /** Stops the controller and detaches the devices (and closes the journal, saving the world). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.controller.stop();
-    this.sim.dispose();
+    const j = this.journal;
+    if (j === null) {
+      await whileRunning(this.clock, this.controller.stop());
+      this.sim.dispose();
+      return;
+    }
+    try {
+      j.persistence.close();
+      await whileRunning(this.clock, j.jc.close());
+    } finally {
+      this.sim.dispose();
+      if (j.temporary) rmSync(j.dir, { recursive: true, force: true });
+    }
   }
 
   /** Runs the machine until it is at rest (see the module comment), at most `settleLimitMs`. */
@@ -589,6 +737,7 @@ export class SimSession {
 
   /** True when nothing is moving and no sale step is in progress. */
   atRest(): boolean {
+    if (!wireQuiet(this.sim)) return false;
     const w = this.sim.world;
     if (!AT_REST.has(salesState(this.controller.snapshot))) return false;
     if (!isEmptyCounts(w.inFlight.coins) || !isEmptyCounts(w.inFlight.bills)) return false;
@@ -651,7 +800,116 @@ export class SimSession {
           ? { ok: true, output: [`service: paid out ${formatCounts(c.plan, this.currency)}`] }
           : { ok: false, output: ['service payout: refused (the tubes do not hold those coins, or the changer is unusable)'] };
       }
+      case 'pin':
+        return { ok: false, output: ['service pin: the service menu is already open'] };
+      case 'fill':
+        return this.fillTubes(c.plan);
+      case 'counters': {
+        this.recordServiceAction('countersRead');
+        return { ok: true, output: this.counterLines() };
+      }
+      case 'resetInterim': {
+        this.recordServiceAction('auditRead', 'interim counters reset in service');
+        return { ok: true, output: ['service: interim counters reset (journalled as an audit read)'] };
+      }
+      case 'faults':
+        this.recordServiceAction('faultsRead');
+        return { ok: true, output: this.faultLines() };
     }
+  }
+
+  /** Types the PIN on the keypad and tells whether the service menu opened. */
+  private async typePin(pin: string): Promise<{ ok: boolean; output: string[] }> {
+    const snap = (): VmcSnapshot => this.controller.snapshot;
+    if (snap().context.servicePin === null) return { ok: true, output: ['service pin: this machine needs no PIN, the service menu is open'] };
+    if (snap().matches({ sales: { service: 'unlocked' } })) return { ok: true, output: ['service pin: the service menu is already open'] };
+    let heard = true;
+    for (const k of pin) heard = this.sim.devices.keypad.press(k) && heard;
+    await this.settle();
+    if (!heard) return { ok: false, output: ['service pin: the keypad is offline, the presses were lost'] };
+    if (snap().matches({ sales: { service: 'unlocked' } })) return { ok: true, output: ['service: PIN accepted, the service menu is open'] };
+    const typed = snap().context.pinEntry.length;
+    return typed > 0
+      ? { ok: false, output: [`service pin: ${typed} digit${typed === 1 ? '' : 's'} typed so far; the PIN is longer`] }
+      : { ok: false, output: ['service pin: WRONG PIN'] };
+  }
+
+  /**
+   * Tube fill through the acceptor, as an operator does: the acceptor is enabled for these coins
+   * while the door is open, the coins go in one by one, and the controller books them as tube fills
+   * (never credit). Afterwards the acceptor gets the controller's own list back (none in service).
+   */
+  private async fillTubes(plan: CoinCounts): Promise<{ ok: boolean; output: string[] }> {
+    const coin = this.sim.devices.coin;
+    const bad = Object.keys(plan).map(Number).filter((d) => !this.config.currency.coins.includes(d));
+    if (bad.length > 0) return { ok: false, output: [`service fill: not coins of ${this.currency.code}: ${bad.join(', ')}`] };
+    if (!coin.online) return { ok: false, output: ['service fill: the coin mech is offline'] };
+    const from = this.log.length;
+    const before = coin.accepted;
+    await coin.setAcceptance(Object.keys(plan).map(Number));
+    try {
+      for (const [d, n] of Object.entries(plan)) for (let i = 0; i < n; i++) void coin.insertCoin(Number(d));
+      await this.settle();
+    } finally {
+      if (coin.online) await coin.setAcceptance(before);
+    }
+    const fills = this.log.slice(from).flatMap((e) => (e.event.type === 'tubeFilled' ? [e.event] : []));
+    const tube: Record<number, number> = {};
+    const box: Record<number, number> = {};
+    for (const f of fills) {
+      const into = f.routing === 'tube' ? tube : box;
+      into[f.value] = (into[f.value] ?? 0) + 1;
+    }
+    const lines = [`service: filled ${formatCounts(tube, this.currency)} into the tubes`];
+    if (Object.keys(box).length > 0) lines.push(`  tubes full: ${formatCounts(box, this.currency)} went to the cashbox`);
+    return { ok: fills.length > 0, output: fills.length > 0 ? lines : ['service fill: no coin was taken (jammed or rejected)'] };
+  }
+
+  /** The counters as a short two-column table: since the last reset (interim) and in total. */
+  counterLines(): string[] {
+    const { interim: i, historical: h } = this.counters();
+    const m = (x: Minor): string => money(x, this.currency);
+    const t = (x: Tally): string => `${x.count} × ${m(x.value)}`;
+    const rows: [string, (s: CounterSet) => string][] = [
+      ['paid vends', (s) => t(s.paidVends)],
+      ['  cash', (s) => t(s.cashVends)],
+      ['  card', (s) => t(s.cardVends)],
+      ['test vends', (s) => String(s.testVends.count)],
+      ['failed vends', (s) => String(s.failedVends)],
+      ['cash in', (s) => m(cashIn(s))],
+      ['change paid', (s) => t(s.changePaid)],
+      ['refunds', (s) => t(s.refunds)],
+      ['tube fills', (s) => t(s.serviceFills)],
+      ['manual payouts', (s) => t(s.servicePayouts)],
+      ['overpay kept', (s) => t(s.overpay)],
+      ['debts recorded', (s) => t(s.debtsRecorded)],
+      ['door openings', (s) => String(s.doorOpenings)],
+      ['power outages', (s) => String(s.powerOutages)],
+      ['faults', (s) => String(Object.values(s.faults).reduce((a, n) => a + n, 0))],
+    ];
+    const cells = rows.map(([label, f]) => [label, f(i), f(h)] as const);
+    const w0 = Math.max(...cells.map((c) => c[0].length));
+    const w1 = Math.max('since reset'.length, ...cells.map((c) => c[1].length));
+    const line = (a: string, b: string, c: string): string => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`;
+    return [line('counter', 'since reset', 'total'), ...cells.map((c) => line(...c)), `audit reads so far: ${h.auditReads}`];
+  }
+
+  /** Fault history (from the journal when there is one, else this session's log) and the open faults. */
+  faultLines(limit = 20): string[] {
+    const kinds = new Set(['faultRaised', 'faultCleared']);
+    const history: TimedEvent[] =
+      this.journal !== null
+        ? [...this.journal.jc.journal.readTypes(['faultRaised', 'faultCleared'])].map((e) => ({ at: e.at, event: e.event }))
+        : this.log.filter((e) => kinds.has(e.event.type));
+    const open = Object.values(this.controller.snapshot.context.faults).map((f) => `${f.code} (${f.device})`);
+    const shown = history.slice(-limit);
+    return [
+      history.length === 0
+        ? 'no faults recorded'
+        : `fault history (${history.length} event${history.length === 1 ? '' : 's'}${shown.length < history.length ? `, the last ${shown.length}` : ''}):`,
+      ...shown.map((e) => `  ${formatTime(e.at)} ${describeEvent(e.event, this.currency)}`),
+      `open now: ${open.length === 0 ? 'none' : open.sort().join(', ')}`,
+    ];
   }
 
   private async run(c: Command): Promise<{ ok: boolean; output: string[] }> {
@@ -741,8 +999,11 @@ export class SimSession {
         return { ok: true, output: [n === 0 ? `clear: no injected fault matches '${c.what}'` : `cleared ${n} fault${n === 1 ? '' : 's'}`] };
       }
       case 'service': {
-        if (salesState(this.controller.snapshot) !== 'service')
-          return { ok: false, output: ['service: the service menu needs the door open (`door open`)'] };
+        const snap = this.controller.snapshot;
+        if (salesState(snap) !== 'service') return { ok: false, output: ['service: the service menu needs the door open (`door open`)'] };
+        if (c.action === 'pin') return this.typePin(c.pin);
+        if (!snap.matches({ sales: { service: 'unlocked' } }))
+          return { ok: false, output: ['service: locked; type the service PIN first (`service pin <digits>`)'] };
         return this.service(c);
       }
       case 'take': {

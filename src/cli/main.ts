@@ -21,6 +21,7 @@ import { runRepl } from '../../sim/repl.ts';
 import { ScenarioError, formatTranscript, runScenario, scenarioResultJson } from '../../sim/scenario.ts';
 import { SimSession, loadDemoConfig } from '../../sim/session.ts';
 import { isWireSimMachine } from '../../sim/wire/machine.ts';
+import { registerAuditCommands } from './audit.ts';
 import { registerDoctorCommand } from './doctor.ts';
 import { registerRunCommand } from './run.ts';
 import { openTraceLog, registerTraceCommand } from './trace.ts';
@@ -42,6 +43,7 @@ export interface SimOptions {
   readonly logLevel?: string;
   readonly wire?: boolean;
   readonly traceLog?: string;
+  readonly data?: string;
 }
 
 export type SimMode = 'script' | 'plain' | 'ui';
@@ -100,6 +102,7 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
   const session = await SimSession.start({
     config,
+    journal: opts.data !== undefined ? { dir: opts.data } : {},
     ...(opts.wire ? { wire: true } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(logger ? { logger } : {}),
@@ -172,6 +175,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--json', 'machine-readable output (a JSON result, or one JSON line per command)')
     .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)
+    .option('--data <dir>', 'journal (and simulated world) directory; a later run continues from it (default: a temporary one, removed on exit)')
     .option('--wire', 'every device emulated at the wire: the real MDB/ccTalk/GPIO adapters talk to emulators')
     .option('--trace-log <file>', 'with --wire: append every frame to this file (see `vendomat trace`)')
     .addOption(new Option('--log-level <level>', 'log to stderr at this level').choices(LOG_LEVELS))
@@ -206,6 +210,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerRunCommand(program, io, setExit);
   registerDoctorCommand(program, io, setExit);
   registerTraceCommand(program, io, setExit);
+  registerAuditCommands(program, io);
   return program;
 }
 

@@ -21,7 +21,9 @@ import { sleep, type Clock } from '../clock.ts';
 import { ConfigError } from '../config/load.ts';
 import type { MachineConfig } from '../config/schema.ts';
 import { portsUsing, usesRealHardware, type HardwareConfig } from '../config/hardware.ts';
-import { Controller, type Logger } from '../controller/controller.ts';
+import type { Controller, Logger } from '../controller/controller.ts';
+import { openJournaledController, type JournaledController } from '../journal/attach.ts';
+import { JournalError } from '../journal/store.ts';
 import type { IoPlugin } from '../../hardware/gpio/index.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { HardwareError, loadMachineWithHardware, openHardwarePorts, systemClock, type HardwarePorts } from './hardware.ts';
@@ -32,6 +34,8 @@ export interface RunOptions {
   readonly config?: string;
   readonly logLevel?: string;
   readonly traceLog?: string;
+  /** The journal's directory (default: the config's `journal.dir`, else the data directory). */
+  readonly data?: string;
 }
 
 export interface RunningMachine {
@@ -164,7 +168,7 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
   }
   if (opts.traceLog !== undefined) traceLog = openTraceLog(tracer, opts.traceLog);
   const stop = stopRequested(deps.signal);
-  const controller = new Controller({ config, ports: hw.ports, clock, logger: log });
+  let journaled: JournaledController | undefined;
   try {
     hw.start();
     // Let the devices initialise first (MDB RESET/SETUP, ccTalk identity), so the controller does
@@ -173,16 +177,25 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
     while (hw.notReady().length > 0 && clock.now() < end) await sleep(clock, 20);
     const late = hw.notReady();
     if (late.length > 0) log.warn({ ports: late }, 'starting while these devices are still coming up');
-    await controller.start();
+    // The journal makes a power cut harmless: credit, debts, counters and in-flight moves survive.
+    journaled = await openJournaledController({ config, ports: hw.ports, clock, logger: log, ...(opts.data !== undefined ? { dataDir: opts.data } : {}) });
+    const controller = journaled.controller;
+    log.info({ journal: journaled.journal.path, credit: controller.snapshot.context.credit }, 'journal open, state recovered');
     const sim = portsUsing(hardware, 'sim').filter((p) => (p !== 'bill' || config.devices.bill.present) && (p !== 'card' || config.devices.card.present));
     log.info({ machine: config.machine.name, config: file, ...(sim.length > 0 ? { simulated: sim } : {}) }, 'running');
     deps.onRunning?.({ controller, hardware: hw });
     const why = await stop.promise;
     log.info({ signal: why, credit: controller.snapshot.context.credit }, 'stopping: motors off, payment devices disabled, credit kept');
+  } catch (e) {
+    // A corrupt or foreign journal: refuse to sell rather than lose the books; the file is kept.
+    if (!(e instanceof JournalError)) throw e;
+    line(io.stderr, `vendomat: ${e.message}`);
+    return EXIT.failed;
   } finally {
     stop.dispose();
     const limit = deps.stopTimeoutMs ?? 10_000;
-    if (!(await within(clock, controller.stop(), limit))) log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
+    if (journaled && !(await within(clock, journaled.close(), limit)))
+      log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
     await hw.close();
     await traceLog?.close();
   }
@@ -197,6 +210,7 @@ export function registerRunCommand(program: Command, io: CliIo, setExit: (code: 
     .description('run the controller on the real hardware of the config\'s hardware section (Ctrl-C / SIGTERM: clean stop)')
     .option('--config <file>', 'machine config with a hardware section')
     .addOption(new Option('--log-level <level>', 'log level for the JSON log on stderr').choices(RUN_LOG_LEVELS).default('info'))
+    .option('--data <dir>', "the journal's directory (default: the config's journal.dir, else $VENDOMAT_DATA or ~/.local/share/vendomat)")
     .option('--trace-log <file>', 'append every MDB line, ccTalk frame and GPIO pin change here (read it with `vendomat trace`)')
     .action(async (opts: RunOptions) => {
       try {

@@ -97,6 +97,12 @@ export interface VmcContext {
   readonly noDropStreak: number;
   readonly links: Readonly<Record<string, LinkState['status']>>;
   readonly faults: Readonly<Record<string, Fault>>;
+  /** The service PIN (config `service.pin`), or null when service needs none. */
+  readonly servicePin: string | null;
+  /** Digits typed towards the PIN since the door opened or the last CLEAR / wrong PIN. */
+  readonly pinEntry: string;
+  /** The right PIN was typed since the door opened (kept across test vends and payouts). */
+  readonly serviceUnlocked: boolean;
 }
 
 export interface VmcInput {
@@ -269,12 +275,31 @@ const vmc = base.extend({
       sumCounts(event.plan) > 0 &&
       deviceUsable(context, 'coin') &&
       Object.entries(event.plan).every(([d, n]) => n >= 0 && n <= (context.tubes[Number(d)] ?? 0)),
+    hasCard: ({ context }) => context.card !== null,
+    cardOnly: ({ context }) => context.card !== null && context.credit === 0,
+    refundExpiredCredit: ({ context }) => context.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
+    changeDue: ({ context }) => context.credit > 0 && !context.policy.multiVend && context.purchased,
+    letterKey: ({ event }) => event.type === 'KEY' && isLetter(event.key) && event.key !== 'CLEAR' && event.key !== 'RETURN',
+    digitKey: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
+    clearKey: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR',
+    returnKey: ({ event }) => event.type === 'KEY' && event.key === 'RETURN',
+    doorOpened: ({ event }) => event.type === 'DOOR' && event.open,
+    doorClosed: ({ event }) => event.type === 'DOOR' && !event.open,
     spiralAwayFromHome: ({ context }) => context.vend !== null && context.awayFromHome.includes(context.vend.column),
     refundRefused: ({ context }) => context.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
       context.policy.vend.tryOtherColumns &&
       alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
+    serviceOpen: ({ context }) => context.servicePin === null || context.serviceUnlocked,
+    pinDigit: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
+    pinClear: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR',
+    pinRight: ({ context, event }) => event.type === 'KEY' && DIGITS.has(event.key) && `${context.pinEntry}${event.key}` === context.servicePin,
+    pinWrong: ({ context, event }) =>
+      event.type === 'KEY' &&
+      DIGITS.has(event.key) &&
+      context.servicePin !== null &&
+      `${context.pinEntry}${event.key}`.length >= context.servicePin.length,
     },
   actions: {
     creditCoin: base.enqueueActions(({ context, event, enqueue }) => {
@@ -638,6 +663,24 @@ const vmc = base.extend({
       enqueue.assign({ catalog: updateColumn(context.catalog, event.column, { price: event.price }) });
       enqueue.emit({ type: 'priceChanged', column: event.column, price: event.price });
     }),
+    typePin: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'KEY') enqueue.assign({ pinEntry: `${context.pinEntry}${event.key}` });
+      // Typing again takes a WRONG PIN message away.
+      if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
+    }),
+    clearPin: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ pinEntry: '' });
+      if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
+    }),
+    unlockService: base.enqueueActions(({ enqueue }) => {
+      enqueue.assign({ serviceUnlocked: true, pinEntry: '' });
+      enqueue.emit({ type: 'serviceAction', action: 'unlock' });
+    }),
+    wrongPin: base.enqueueActions(({ enqueue }) => {
+      enqueue.assign({ pinEntry: '' });
+      enqueue.emit({ type: 'serviceAction', action: 'wrongPin' });
+      enqueue.raise({ type: 'NOTICE', lines: ['WRONG PIN', 'TRY AGAIN'] });
+    }),
     settleDebt: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SERVICE_SETTLE_DEBT' || context.debt <= 0) return;
       enqueue.emit({ type: 'debtSettled', amount: context.debt, how: event.how, total: 0 });
@@ -691,6 +734,9 @@ export const vmcMachine = vmc.createMachine({
       noDropStreak: 0,
       links,
       faults: input.restore?.faults ?? {},
+      servicePin: cfg.service.pin ?? null,
+      pinEntry: '',
+      serviceUnlocked: false,
     };
   },
   states: {
@@ -701,19 +747,25 @@ export const vmcMachine = vmc.createMachine({
         closed: {
           on: {
             DOOR: {
-              guard: ({ event }) => event.open,
+              guard: 'doorOpened',
               target: 'open',
-              actions: base.enqueueActions(({ enqueue }) => enqueue.emit({ type: 'door', state: 'open' })),
+              actions: base.enqueueActions(({ context, enqueue }) => {
+                enqueue.emit({ type: 'door', state: 'open' });
+                // The operator's display starts clean (a customer message would hide ENTER PIN).
+                if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
+              }),
             },
           },
         },
         open: {
           on: {
             DOOR: {
-              guard: ({ event }) => !event.open,
+              guard: 'doorClosed',
               target: 'closed',
               actions: base.enqueueActions(({ context, enqueue }) => {
                 enqueue.emit({ type: 'door', state: 'closed' });
+                // Closing the door locks service again.
+                if (context.serviceUnlocked || context.pinEntry !== '') enqueue.assign({ serviceUnlocked: false, pinEntry: '' });
                 if (!context.policy.clearFailedOnDoorClose) return;
                 const { catalog, cleared } = clearFailedMarks(context.catalog);
                 if (cleared.length === 0) return;
@@ -737,13 +789,13 @@ export const vmcMachine = vmc.createMachine({
           on: {
             KEY: [
               {
-                guard: ({ event }) => event.type === 'KEY' && isLetter(event.key) && event.key !== 'CLEAR' && event.key !== 'RETURN',
+                guard: 'letterKey',
                 target: 'letter',
                 actions: base.enqueueActions(({ event, enqueue }) => {
                   if (event.type === 'KEY') enqueue.assign({ entry: event.key });
                 }),
               },
-              { guard: ({ event }) => event.type === 'KEY' && event.key === 'RETURN', actions: base.enqueueActions(({ enqueue }) => enqueue.raise({ type: 'RETURN' })) },
+              { guard: 'returnKey', actions: base.enqueueActions(({ enqueue }) => enqueue.raise({ type: 'RETURN' })) },
             ],
           },
         },
@@ -751,14 +803,14 @@ export const vmcMachine = vmc.createMachine({
           after: { inactivity: 'empty' },
           on: {
             KEY: [
-              { guard: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR', target: 'empty' },
+              { guard: 'clearKey', target: 'empty' },
               {
-                guard: ({ event }) => event.type === 'KEY' && event.key === 'RETURN',
+                guard: 'returnKey',
                 target: 'empty',
                 actions: base.enqueueActions(({ enqueue }) => enqueue.raise({ type: 'RETURN' })),
               },
               {
-                guard: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
+                guard: 'digitKey',
                 target: 'empty',
                 actions: base.enqueueActions(({ context, event, enqueue }) => {
                   if (event.type === 'KEY') enqueue.raise({ type: 'SELECT', column: `${context.entry}${event.key}` });
@@ -865,7 +917,7 @@ export const vmcMachine = vmc.createMachine({
             RETURN: [
               { guard: 'refundRefused', actions: 'noticeMustBuy' },
               { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
-              { guard: ({ context }) => context.card !== null, actions: 'cardEnd' },
+              { guard: 'hasCard', actions: 'cardEnd' },
             ],
             CARD_CANCEL: { actions: 'cardEnd' },
           },
@@ -874,7 +926,7 @@ export const vmcMachine = vmc.createMachine({
               after: {
                 saveCredit: { guard: 'saveCreditEnabled', target: '#vmc.sales.creditExpired' },
                 inactivity: {
-                  guard: ({ context }) => context.card !== null && context.credit === 0,
+                  guard: 'cardOnly',
                   actions: 'cardEnd',
                 },
               },
@@ -886,7 +938,7 @@ export const vmcMachine = vmc.createMachine({
         creditExpired: {
           always: [
             {
-              guard: ({ context }) => context.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
+              guard: 'refundExpiredCredit',
               target: 'paying',
               actions: 'beginRefund',
             },
@@ -960,7 +1012,7 @@ export const vmcMachine = vmc.createMachine({
         afterVend: {
           always: [
             {
-              guard: ({ context }) => context.credit > 0 && !context.policy.multiVend && context.purchased,
+              guard: 'changeDue',
               target: 'paying',
               actions: 'beginChange',
             },
@@ -978,19 +1030,43 @@ export const vmcMachine = vmc.createMachine({
           },
         },
 
+        /**
+         * Door open. With a service PIN configured the menu starts `locked` until the PIN is typed
+         * on the keypad (CLEAR restarts the entry, a wrong PIN shows WRONG PIN); without one it
+         * opens at once. Coins put in are tube fills either way, and a customer's credit can still
+         * be refunded.
+         */
         service: {
           entry: 'cardEnd',
+          initial: 'locked',
           always: { guard: not('doorOpen'), target: 'idle' },
           on: {
             SELECT: {},
             COIN: { actions: 'serviceFillCoin' },
             RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
-            SERVICE_TEST_VEND: { guard: 'testVendable', target: 'vending', actions: 'beginTestVend' },
-            SERVICE_PAYOUT: { guard: 'servicePayable', target: 'paying', actions: 'beginServicePayout' },
-            SERVICE_CLEAR_FAULTS: { actions: 'clearFaults' },
-            SERVICE_SETTLE_DEBT: { actions: 'settleDebt' },
-            SERVICE_REFILL: { actions: 'refill' },
-            SERVICE_SET_PRICE: { actions: 'setPrice' },
+          },
+          states: {
+            locked: {
+              always: { guard: 'serviceOpen', target: 'unlocked' },
+              on: {
+                KEY: [
+                  { guard: 'pinClear', actions: 'clearPin' },
+                  { guard: 'pinRight', target: 'unlocked', actions: 'unlockService' },
+                  { guard: 'pinWrong', actions: 'wrongPin' },
+                  { guard: 'pinDigit', actions: 'typePin' },
+                ],
+              },
+            },
+            unlocked: {
+              on: {
+                SERVICE_TEST_VEND: { guard: 'testVendable', target: '#vmc.sales.vending', actions: 'beginTestVend' },
+                SERVICE_PAYOUT: { guard: 'servicePayable', target: '#vmc.sales.paying', actions: 'beginServicePayout' },
+                SERVICE_CLEAR_FAULTS: { actions: 'clearFaults' },
+                SERVICE_SETTLE_DEBT: { actions: 'settleDebt' },
+                SERVICE_REFILL: { actions: 'refill' },
+                SERVICE_SET_PRICE: { actions: 'setPrice' },
+              },
+            },
           },
         },
 

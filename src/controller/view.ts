@@ -60,6 +60,11 @@ function baseLines(s: VmcSnapshot, ctx: VmcContext): string[] {
   const entry = ctx.entry ? `SELECT ${ctx.entry}_` : undefined;
   switch (state) {
     case 'service':
+      // Locked behind the service PIN: the entry shows as stars, a wrong PIN as a notice.
+      if (s.matches({ sales: { service: 'locked' } })) {
+        if (ctx.notice) return [...ctx.notice];
+        return ['SERVICE MODE', ctx.pinEntry === '' ? 'ENTER PIN' : `PIN ${'*'.repeat(ctx.pinEntry.length)}`];
+      }
       return ['SERVICE MODE', ctx.debt > 0 ? `DEBT ${money(ctx, ctx.debt)}` : 'DOOR OPEN'];
     case 'outOfService':
       return ['OUT OF SERVICE', ctx.credit > 0 ? `CREDIT ${money(ctx, ctx.credit)}` : (outOfServiceReason(ctx) ?? '')];

@@ -49,6 +49,11 @@ export interface InFlightPayout {
   readonly reason: PayoutReason;
   /** Tube levels the journal implies just before the plan (null if never read). */
   readonly tubesBefore: CoinCounts | null;
+  /**
+   * The changer reported its tube levels after the plan (it does so at the end of a payout): those
+   * levels already count the coins paid, so `payoutDone` must not take them off again.
+   */
+  readonly tubesReported?: boolean;
 }
 
 export interface InFlight {
@@ -121,6 +126,7 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set<MachineEvent['type']>([
   'debtSettled',
   'overpayKept',
   'tubesRead',
+  'tubeFilled',
   'door',
   'faultRaised',
   'faultCleared',
@@ -164,8 +170,9 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       n.pendingPayout = { amount: event.amount, plan: event.plan, reason: event.reason, tubesBefore: n.tubes };
       break;
     case 'payoutDone':
+      // A tube report during the payout already counts the coins paid (as the statechart does).
+      if (state.pendingPayout?.tubesReported !== true) n.tubes = removePaid(n.tubes, event.paid);
       n.pendingPayout = null;
-      n.tubes = removePaid(n.tubes, event.paid);
       break;
     case 'coinInserted':
     case 'tubeFilled':
@@ -173,6 +180,7 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       break;
     case 'tubesRead':
       n.tubes = { ...event.levels };
+      if (n.pendingPayout !== null && n.pendingPayout.tubesReported !== true) n.pendingPayout = { ...n.pendingPayout, tubesReported: true };
       break;
     case 'stockChanged':
       n.stock = { ...n.stock, [event.column]: event.stock };

@@ -91,6 +91,13 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE INDEX events_by_type ON events (type, seq);');
     },
   },
+  {
+    version: 3,
+    description: 'side state: named values written in the same transaction as the events (e.g. the simulated world)',
+    up(db) {
+      db.exec('CREATE TABLE side_state (key TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;');
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -138,6 +145,19 @@ export interface Journal {
   append(event: MachineEvent, at?: number): number;
   /** Appends several events in one transaction (all or none). Returns their sequence numbers. */
   appendMany(entries: readonly { readonly event: MachineEvent; readonly at?: number }[]): number[];
+  /**
+   * Runs `fn` (synchronous) in one transaction: every append and side write it makes commits
+   * together, or none does when it throws. Calls nest (an inner one joins the outer transaction).
+   */
+  transaction<T>(fn: () => T): T;
+  /**
+   * Stores a named value beside the events (schema v3 `side_state`): state that must stay
+   * consistent with the journal, such as the simulator's physical world. Inside `transaction` it
+   * commits with the events.
+   */
+  putSide(key: string, value: string): void;
+  /** The value stored under `key`, or undefined. */
+  getSide(key: string): string | undefined;
   /** Every event in order. Do not append while iterating (the connection is busy). */
   readAll(): IterableIterator<JournalEntry>;
   /** The events after `seq` (exclusive), in order. */
@@ -332,6 +352,12 @@ export function openJournal(options: OpenJournalOptions): Journal {
     return [time, event.type, body];
   };
 
+  // The side table exists from schema v3 on; a journal opened at an older version has none.
+  const hasSide = version >= 3;
+  const putSideStmt = hasSide ? db.prepare<[string, number, string]>('INSERT OR REPLACE INTO side_state (key, at, value) VALUES (?, ?, ?)') : null;
+  const getSideStmt = hasSide ? db.prepare<[string], string>('SELECT value FROM side_state WHERE key = ?').pluck() : null;
+  const noSide = (): JournalError => new JournalError('JOURNAL_BAD_INPUT', path, `side state needs schema v3, this journal is at v${version}`);
+
   const insertAll = db.transaction((rows: readonly [number, string, string][]) => rows.map((r) => Number(insertEvent.run(...r).lastInsertRowid)));
 
   function* decode(rows: IterableIterator<{ seq: number; at: number; body: string }>): IterableIterator<JournalEntry> {
@@ -377,6 +403,28 @@ export function openJournal(options: OpenJournalOptions): Journal {
       live();
       const rows = entries.map((e) => encode(e.event, e.at));
       return wrap(`append ${rows.length} events`, () => insertAll(rows));
+    },
+    transaction(fn) {
+      live();
+      try {
+        return db.transaction(fn)();
+      } catch (e) {
+        // Only SQLite's own failures are the journal's; the caller's errors pass through as they are.
+        if (isJournalError(e) || sqliteCode(e) === undefined) throw e;
+        throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `transaction: ${describe(e)}`, e);
+      }
+    },
+    putSide(key, value) {
+      live();
+      if (putSideStmt === null) throw noSide();
+      if (typeof key !== 'string' || key === '' || typeof value !== 'string')
+        throw new JournalError('JOURNAL_BAD_INPUT', path, 'side state needs a non-empty key and a text value');
+      wrap(`side ${key}`, () => putSideStmt.run(key, clock.now(), value));
+    },
+    getSide(key) {
+      live();
+      if (getSideStmt === null) throw noSide();
+      return wrap(`side ${key}`, () => getSideStmt.get(key));
     },
     readAll() {
       return guarded('read', () => selectSince.iterate(0));

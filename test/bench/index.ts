@@ -10,6 +10,7 @@ import { loadConfigFile } from '../../src/config/load.ts';
 import { makeChange } from '../../src/money/change.ts';
 import { createRandom } from '../../sim/random.ts';
 import { createRig, runBaseline, runSession } from './soak.ts';
+import { runJournalBench } from './journal.ts';
 import { runWireBench } from './wire.ts';
 
 const demo = loadConfigFile(fileURLToPath(new URL('../../sim/machines/demo.yaml', import.meta.url)));
@@ -117,3 +118,4 @@ changeMaking();
 await portSoak();
 await runWireBench();
 await terminalUi();
+await runJournalBench();

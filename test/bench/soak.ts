@@ -6,6 +6,7 @@
 import { assign, createActor, createMachine } from 'xstate';
 import type { MachineConfig } from '../../src/config/schema.ts';
 import { Controller } from '../../src/controller/controller.ts';
+import { openJournaledController, type JournaledController } from '../../src/journal/attach.ts';
 import type { VmcEvent } from '../../src/controller/machine.ts';
 import { salesState } from '../../src/controller/view.ts';
 import { VirtualClock } from '../../sim/clock.ts';
@@ -18,19 +19,29 @@ export interface SoakRig {
   /** Events the controller sent to its statechart (recorded only while `record` is on). */
   readonly recorded: VmcEvent[];
   record: boolean;
+  /** The journal behind the controller, when the rig was made with `journalDir`. */
+  readonly journaled?: JournaledController;
 }
 
-export async function createRig(config: MachineConfig): Promise<SoakRig> {
+export interface RigOptions {
+  /** Run the controller with its journal in this directory (src/journal/attach.ts); default: no journal. */
+  readonly journalDir?: string;
+}
+
+export async function createRig(config: MachineConfig, opts: RigOptions = {}): Promise<SoakRig> {
   const clock = new VirtualClock();
   const sim = createSimMachine(config, clock);
-  const controller = new Controller({ config, ports: sim.ports, clock });
-  const rig: SoakRig = { sim, clock, controller, recorded: [], record: false };
+  const journaled =
+    opts.journalDir !== undefined ? await openJournaledController({ config, ports: sim.ports, clock, dataDir: opts.journalDir }) : undefined;
+  const controller = journaled?.controller ?? new Controller({ config, ports: sim.ports, clock });
+  const rig: SoakRig = { sim, clock, controller, recorded: [], record: false, ...(journaled ? { journaled } : {}) };
   const send = controller.send.bind(controller);
   controller.send = (e: VmcEvent) => {
     if (rig.record) rig.recorded.push(e);
     send(e);
   };
-  await controller.start();
+  // A journaled controller is started by openJournaledController (after its recovery).
+  if (!journaled) await controller.start();
   await clock.advance(10);
   return rig;
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { loadMachineWithHardware } from '../../src/cli/hardware.ts';
 import type { CliIo } from '../../src/cli/main.ts';
 import { registerDoctorCommand, type DoctorDeps } from '../../src/cli/doctor.ts';
@@ -93,6 +93,11 @@ function pinoLines(text: string): { msg?: string; level?: number; [k: string]: u
 }
 
 // ------------------------------------------------------------------ run
+
+// `run` journals to the data directory: give every test (and the children it starts) its own.
+beforeEach(() => {
+  process.env.VENDOMAT_DATA = mkdtempSync(join(tmpdir(), 'vendomat-run-'));
+});
 
 describe('vendomat run (in process, emulated hardware, virtual clock)', () => {
   async function running(file = PI_MDB, extra: readonly string[] = []) {

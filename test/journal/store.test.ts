@@ -271,7 +271,7 @@ describe('migrations', () => {
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'events_by_type'").get()).toBeUndefined();
     raw.close();
 
-    const v2 = openAt();
+    const v2 = openAt({ schemaVersion: 2 });
     expect(v2.schemaVersion).toBe(2);
     expect(v2.pragmas().userVersion).toBe(2);
     expect([...v2.readAll()].map((e) => e.event)).toEqual([coin]);
@@ -287,7 +287,7 @@ describe('migrations', () => {
     v1.append(coin, 1);
     v1.close();
     const broken: Migration[] = [
-      ...MIGRATIONS,
+      ...MIGRATIONS.slice(0, 2),
       {
         version: 3,
         description: 'fails half-way',
