@@ -234,14 +234,8 @@ function isMachineState(v: unknown): v is MachineState {
   return snapshotProblem(v) === null;
 }
 
-export interface RecoveryResult {
-  readonly ledger: Ledger;
-  readonly counters: Counters;
-  readonly stock: Readonly<Record<string, number>>;
-  readonly prices: Readonly<Record<string, Minor>>;
-  readonly columnMarks: Readonly<Record<string, ColumnMark>>;
-  readonly tubes: CoinCounts | null;
-  readonly openFaults: readonly OpenFault[];
+export interface RecoveryResult
+  extends Pick<MachineState, 'ledger' | 'counters' | 'stock' | 'prices' | 'columnMarks' | 'tubes' | 'openFaults'> {
   /** Acts a cut interrupted, to be settled by the controller (see the policy above); null when none. */
   readonly inFlight: InFlight | null;
   /** Columns to check before selling from them (a vend was under way at the cut). */
