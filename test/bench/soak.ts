@@ -75,18 +75,26 @@ async function serviceVisit(rig: SoakRig): Promise<void> {
   const { sim, clock, controller } = rig;
   sim.devices.door.open();
   await clock.advance(100);
-  for (const [code, spiral] of sim.world.spirals) {
-    const missing = spiral.capacity - spiral.count;
-    if (missing > 0) sim.world.refillSpiral(code, missing);
-  }
-  controller.send({ type: 'SERVICE_REFILL' });
-  for (const coin of sim.config.currency.coins) {
-    const want = sim.config.sim.tubes[String(coin)] ?? 0;
-    const have = sim.world.tubeCount(coin);
-    if (want > have) sim.devices.coin.manualFill(coin, want - have);
-  }
+  restock(sim, controller);
   sim.devices.door.close();
   await clock.advance(100);
+}
+
+/**
+ * The operator's restock with the door open: every spiral to capacity (physically and in the
+ * controller's catalog) and every tube back to its configured fill.
+ */
+export function restock(m: Pick<SimMachine, 'world' | 'devices' | 'config'>, controller: Controller): void {
+  for (const [code, spiral] of m.world.spirals) {
+    const missing = spiral.capacity - spiral.count;
+    if (missing > 0) m.world.refillSpiral(code, missing);
+  }
+  controller.send({ type: 'SERVICE_REFILL' });
+  for (const coin of m.config.currency.coins) {
+    const want = m.config.sim.tubes[String(coin)] ?? 0;
+    const have = m.world.tubeCount(coin);
+    if (want > have) m.devices.coin.manualFill(coin, want - have);
+  }
 }
 
 /** A bare machine taking the same events: the floor any XState-based controller pays. */

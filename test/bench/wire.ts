@@ -26,6 +26,7 @@ import { VirtualClock } from '../../sim/clock.ts';
 import { EmulatorBinding, type WireEmulator } from '../../sim/wire/binding.ts';
 import { createMdbEmulator } from '../../sim/wire/mdb/index.ts';
 import { bootWireMachine, createWireSimMachine, whileRunning, type WireSimMachine } from '../../sim/wire/machine.ts';
+import { restock } from './soak.ts';
 
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(46)} ${value.padStart(16)}  ${note}`);
@@ -240,16 +241,7 @@ async function wireSession(rig: WireRig, n: number, columns: readonly string[]):
   if ((n + 1) % columns.length === 0) {
     m.devices.door.open();
     await clock.runUntil(() => salesState(controller.snapshot) === 'service' && m.quiet(), 5_000);
-    for (const [code, spiral] of m.world.spirals) {
-      const missing = spiral.capacity - spiral.count;
-      if (missing > 0) m.world.refillSpiral(code, missing);
-    }
-    controller.send({ type: 'SERVICE_REFILL' });
-    for (const coin of m.config.currency.coins) {
-      const want = m.config.sim.tubes[String(coin)] ?? 0;
-      const have = m.world.tubeCount(coin);
-      if (want > have) m.devices.coin.manualFill(coin, want - have);
-    }
+    restock(m, controller);
     m.devices.door.close();
     await clock.runUntil(() => salesState(controller.snapshot) === 'idle' && m.quiet(), 5_000);
   }
