@@ -821,14 +821,14 @@ export class SimSession {
   /** Types the PIN on the keypad and tells whether the service menu opened. */
   private async typePin(pin: string): Promise<{ ok: boolean; output: string[] }> {
     const snap = (): VmcSnapshot => this.controller.snapshot;
-    if (snap().context.servicePin === null) return { ok: true, output: ['service pin: this machine needs no PIN, the service menu is open'] };
+    if (snap().context.settings.servicePin === null) return { ok: true, output: ['service pin: this machine needs no PIN, the service menu is open'] };
     if (snap().matches({ sales: { service: 'unlocked' } })) return { ok: true, output: ['service pin: the service menu is already open'] };
     let heard = true;
     for (const k of pin) heard = this.sim.devices.keypad.press(k) && heard;
     await this.settle();
     if (!heard) return { ok: false, output: ['service pin: the keypad is offline, the presses were lost'] };
     if (snap().matches({ sales: { service: 'unlocked' } })) return { ok: true, output: ['service: PIN accepted, the service menu is open'] };
-    const typed = snap().context.pinEntry.length;
+    const typed = snap().context.pin.entry.length;
     return typed > 0
       ? { ok: false, output: [`service pin: ${typed} digit${typed === 1 ? '' : 's'} typed so far; the PIN is longer`] }
       : { ok: false, output: ['service pin: WRONG PIN'] };

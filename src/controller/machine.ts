@@ -62,12 +62,44 @@ export interface CardSession {
   readonly funds: Minor | null;
 }
 
-export interface VmcContext {
+/** Fixed at start from the config; never assigned. */
+export interface Settings {
   readonly policy: Policy;
   readonly currency: CurrencyConfig;
   readonly coins: readonly Minor[];
   readonly bills: readonly Minor[];
   readonly required: Readonly<Record<DeviceName, boolean>>;
+  /** The service PIN (config `service.pin`), or null when service needs none. */
+  readonly servicePin: string | null;
+}
+
+/** What the drop sensor and the home switches have told the controller so far. */
+export interface Sensing {
+  /** Drops seen by the sensor since start; a vend compares against the count at its start. */
+  readonly drops: number;
+  readonly dropsAtVendStart: number;
+  readonly beamBroken: boolean;
+  /** Failed columns in a row with no drop at all (a blind sensor suspect). */
+  readonly noDropStreak: number;
+  /** Columns whose spiral stopped away from its home switch (a motor that never returned). */
+  readonly awayFromHome: readonly string[];
+}
+
+/** Service PIN entry while the door is open. */
+export interface PinEntry {
+  /** Digits typed towards the PIN since the door opened or the last CLEAR / wrong PIN. */
+  readonly entry: string;
+  /** The right PIN was typed since the door opened (kept across test vends and payouts). */
+  readonly unlocked: boolean;
+}
+
+/**
+ * Kept to a few top-level keys on purpose: XState copies the context with `Object.assign` on every
+ * assign, and V8 turns an object built that way with 20 or more keys into a slow dictionary (a
+ * 20-fold cost per assign). `test/controller/context-shape.test.ts` holds the line.
+ */
+export interface VmcContext {
+  readonly settings: Settings;
   readonly catalog: Catalog;
   /** Cash credit held for the customer now. */
   readonly credit: Minor;
@@ -86,23 +118,10 @@ export interface VmcContext {
   readonly notice: readonly string[] | null;
   readonly vend: Vend | null;
   readonly payout: Payout | null;
-  /** Drops seen by the sensor since start; a vend compares against the count at its start. */
-  readonly drops: number;
-  readonly dropsAtVendStart: number;
-  readonly homeLeft: boolean;
-  /** Columns whose spiral stopped away from its home switch (a motor that never returned). */
-  readonly awayFromHome: readonly string[];
-  readonly beamBroken: boolean;
-  /** Failed columns in a row with no drop at all (a blind sensor suspect). */
-  readonly noDropStreak: number;
+  readonly sensing: Sensing;
   readonly links: Readonly<Record<string, LinkState['status']>>;
   readonly faults: Readonly<Record<string, Fault>>;
-  /** The service PIN (config `service.pin`), or null when service needs none. */
-  readonly servicePin: string | null;
-  /** Digits typed towards the PIN since the door opened or the last CLEAR / wrong PIN. */
-  readonly pinEntry: string;
-  /** The right PIN was typed since the door opened (kept across test vends and payouts). */
-  readonly serviceUnlocked: boolean;
+  readonly pin: PinEntry;
 }
 
 export interface VmcInput {
@@ -169,7 +188,7 @@ function isLetter(k: Key): boolean {
  */
 function blockingFault(ctx: VmcContext): Fault | undefined {
   return Object.values(ctx.faults).find(
-    (f) => f.code === 'VS' || (ctx.required[f.device as DeviceName] && !COLUMN_FAULT.test(f.code)),
+    (f) => f.code === 'VS' || (ctx.settings.required[f.device as DeviceName] && !COLUMN_FAULT.test(f.code)),
   );
 }
 
@@ -178,11 +197,11 @@ const COLUMN_FAULT = /^(HS|CJ)[A-J][0-9]$/;
 /** Why the machine cannot sell now, or undefined when it can. */
 export function outOfServiceReason(ctx: VmcContext): string | undefined {
   for (const [device, status] of Object.entries(ctx.links)) {
-    if (status !== 'online' && ctx.required[device as DeviceName]) return `${device.toUpperCase()} ${status.toUpperCase()}`;
+    if (status !== 'online' && ctx.settings.required[device as DeviceName]) return `${device.toUpperCase()} ${status.toUpperCase()}`;
   }
   const f = blockingFault(ctx);
   if (f) return `FAULT ${f.code}`;
-  if (Object.keys(ctx.faults).length >= ctx.policy.maxOpenFaults) return 'TOO MANY FAULTS';
+  if (Object.keys(ctx.faults).length >= ctx.settings.policy.maxOpenFaults) return 'TOO MANY FAULTS';
   if (!anyAvailable(ctx.catalog)) return 'NO SALE';
   return undefined;
 }
@@ -233,13 +252,13 @@ const base = setup({
     cardEndSession: () => {},
   },
   delays: {
-    message: ({ context }) => context.policy.messageMs,
-    inactivity: ({ context }) => context.policy.inactivityMs,
-    saveCredit: ({ context }) => context.policy.saveCreditMs ?? FOREVER,
-    leaveHome: ({ context }) => context.policy.vend.leaveHomeMs,
-    returnHome: ({ context }) => context.policy.vend.returnHomeMs,
-    dropWindow: ({ context }) => context.policy.vend.dropWindowMs,
-    cardApproval: ({ context }) => context.policy.cardApprovalTimeoutMs,
+    message: ({ context }) => context.settings.policy.messageMs,
+    inactivity: ({ context }) => context.settings.policy.inactivityMs,
+    saveCredit: ({ context }) => context.settings.policy.saveCreditMs ?? FOREVER,
+    leaveHome: ({ context }) => context.settings.policy.vend.leaveHomeMs,
+    returnHome: ({ context }) => context.settings.policy.vend.returnHomeMs,
+    dropWindow: ({ context }) => context.settings.policy.vend.dropWindowMs,
+    cardApproval: ({ context }) => context.settings.policy.cardApprovalTimeoutMs,
   },
 });
 
@@ -249,9 +268,9 @@ const vmc = base.extend({
     doorOpen: stateIn('#vmc.door.open'),
     mustStop: ({ context }) => outOfServiceReason(context) !== undefined,
     hasCustomer: ({ context }) => hasCustomer(context),
-    saveCreditEnabled: ({ context }) => context.policy.saveCreditMs !== null && context.credit > 0,
-    dropSeen: ({ context }) => context.drops > context.dropsAtVendStart,
-    canRetry: ({ context }) => (context.vend?.attempt ?? 0) <= context.policy.vend.retries,
+    saveCreditEnabled: ({ context }) => context.settings.policy.saveCreditMs !== null && context.credit > 0,
+    dropSeen: ({ context }) => context.sensing.drops > context.sensing.dropsAtVendStart,
+    canRetry: ({ context }) => (context.vend?.attempt ?? 0) <= context.settings.policy.vend.retries,
     canRefund: ({ context }) => context.credit > 0 && deviceUsable(context, 'coin'),
   
     selectionVendable: ({ context, event }) => {
@@ -259,7 +278,7 @@ const vmc = base.extend({
       const col = context.catalog[event.column];
       if (!col || availability(context.catalog, event.column) !== 'available') return false;
       if (context.credit < col.price) return false;
-      if (context.policy.multiVend || context.policy.allowOverpay) return true;
+      if (context.settings.policy.multiVend || context.settings.policy.allowOverpay) return true;
       return makeChange(context.credit - col.price, context.tubes) !== null;
     },
     selectionForCard: ({ context, event }) => {
@@ -277,29 +296,29 @@ const vmc = base.extend({
       Object.entries(event.plan).every(([d, n]) => n >= 0 && n <= (context.tubes[Number(d)] ?? 0)),
     hasCard: ({ context }) => context.card !== null,
     cardOnly: ({ context }) => context.card !== null && context.credit === 0,
-    refundExpiredCredit: ({ context }) => context.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
-    changeDue: ({ context }) => context.credit > 0 && !context.policy.multiVend && context.purchased,
+    refundExpiredCredit: ({ context }) => context.settings.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
+    changeDue: ({ context }) => context.credit > 0 && !context.settings.policy.multiVend && context.purchased,
     letterKey: ({ event }) => event.type === 'KEY' && isLetter(event.key) && event.key !== 'CLEAR' && event.key !== 'RETURN',
     digitKey: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
     clearKey: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR',
     returnKey: ({ event }) => event.type === 'KEY' && event.key === 'RETURN',
     doorOpened: ({ event }) => event.type === 'DOOR' && event.open,
     doorClosed: ({ event }) => event.type === 'DOOR' && !event.open,
-    spiralAwayFromHome: ({ context }) => context.vend !== null && context.awayFromHome.includes(context.vend.column),
-    refundRefused: ({ context }) => context.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
+    spiralAwayFromHome: ({ context }) => context.vend !== null && context.sensing.awayFromHome.includes(context.vend.column),
+    refundRefused: ({ context }) => context.settings.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
-      context.policy.vend.tryOtherColumns &&
+      context.settings.policy.vend.tryOtherColumns &&
       alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
-    serviceOpen: ({ context }) => context.servicePin === null || context.serviceUnlocked,
+    serviceOpen: ({ context }) => context.settings.servicePin === null || context.pin.unlocked,
     pinDigit: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
     pinClear: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR',
-    pinRight: ({ context, event }) => event.type === 'KEY' && DIGITS.has(event.key) && `${context.pinEntry}${event.key}` === context.servicePin,
+    pinRight: ({ context, event }) => event.type === 'KEY' && DIGITS.has(event.key) && `${context.pin.entry}${event.key}` === context.settings.servicePin,
     pinWrong: ({ context, event }) =>
       event.type === 'KEY' &&
       DIGITS.has(event.key) &&
-      context.servicePin !== null &&
-      `${context.pinEntry}${event.key}`.length >= context.servicePin.length,
+      context.settings.servicePin !== null &&
+      `${context.pin.entry}${event.key}`.length >= context.settings.servicePin.length,
     },
   actions: {
     creditCoin: base.enqueueActions(({ context, event, enqueue }) => {
@@ -380,8 +399,8 @@ const vmc = base.extend({
       enqueue.emit({ type: 'cardSessionEnded' });
     }),
     beam: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'BEAM' || event.broken === context.beamBroken) return;
-      enqueue.assign({ beamBroken: event.broken, drops: event.broken ? context.drops + 1 : context.drops });
+      if (event.type !== 'BEAM' || event.broken === context.sensing.beamBroken) return;
+      enqueue.assign({ sensing: { ...context.sensing, beamBroken: event.broken, drops: event.broken ? context.sensing.drops + 1 : context.sensing.drops } });
       if (!event.broken && context.faults.VS?.detail === 'blocked') {
         enqueue.assign({ faults: withoutFault(context.faults, 'VS') });
         enqueue.emit({ type: 'faultCleared', code: 'VS', device: 'drop' });
@@ -460,8 +479,8 @@ const vmc = base.extend({
       if (!v) return;
       // Journalled before the motor turns (money-model.md, power cuts).
       enqueue.emit({ type: 'vendStarted', column: v.column, price: v.price, payment: v.payment, attempt: v.attempt });
-      enqueue.assign({ dropsAtVendStart: context.drops, homeLeft: false });
-      if (context.beamBroken) {
+      enqueue.assign({ sensing: { ...context.sensing, dropsAtVendStart: context.sensing.drops } });
+      if (context.sensing.beamBroken) {
         // A blocked beam cannot confirm a drop: refuse to vend rather than charge blind.
         if (!context.faults.VS) {
           enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blocked') });
@@ -491,12 +510,12 @@ const vmc = base.extend({
     }),
     spiralHome: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
-      if (v && context.awayFromHome.includes(v.column))
-        enqueue.assign({ awayFromHome: context.awayFromHome.filter((c) => c !== v.column) });
+      if (v && context.sensing.awayFromHome.includes(v.column))
+        enqueue.assign({ sensing: { ...context.sensing, awayFromHome: context.sensing.awayFromHome.filter((c) => c !== v.column) } });
     }),
     faultNeverReturned: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
-      if (v && !context.awayFromHome.includes(v.column)) enqueue.assign({ awayFromHome: [...context.awayFromHome, v.column] });
+      if (v && !context.sensing.awayFromHome.includes(v.column)) enqueue.assign({ sensing: { ...context.sensing, awayFromHome: [...context.sensing.awayFromHome, v.column] } });
       if (v) enqueue.assign({ faults: addFault(context.faults, `CJ${v.column}`, 'dispenser', 'motor never returned home') });
       if (v) enqueue.emit({ type: 'faultRaised', code: `CJ${v.column}`, device: 'dispenser', detail: 'motor never returned home' });
     }),
@@ -515,10 +534,10 @@ const vmc = base.extend({
     markFailed: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
       if (!v) return;
-      const streak = context.noDropStreak + 1;
-      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { mark: 'failed' }), noDropStreak: streak });
+      const streak = context.sensing.noDropStreak + 1;
+      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { mark: 'failed' }), sensing: { ...context.sensing, noDropStreak: streak } });
       enqueue.emit({ type: 'columnMarked', column: v.column, mark: 'failed' });
-      if (streak >= context.policy.vend.blindAfterFailures && !context.faults.VS) {
+      if (streak >= context.settings.policy.vend.blindAfterFailures && !context.faults.VS) {
         enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blind') });
         enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blind' });
       }
@@ -546,13 +565,13 @@ const vmc = base.extend({
       if (!v) return;
       const col = context.catalog[v.column];
       const stock = Math.max(0, (col?.stock ?? 1) - 1);
-      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { stock }), vend: null, noDropStreak: 0 });
+      enqueue.assign({ catalog: updateColumn(context.catalog, v.column, { stock }), vend: null, sensing: { ...context.sensing, noDropStreak: 0 } });
       enqueue.emit({ type: 'vendSucceeded', column: v.column, price: v.price, payment: v.payment });
       enqueue.emit({ type: 'stockChanged', column: v.column, stock, why: 'vend' });
       if (v.payment === 'cash') {
         enqueue.assign({ credit: context.credit - v.price, purchased: true });
         const change = context.credit - v.price;
-        if (change > 0 && !context.policy.multiVend && !canPayExactly(change, context.tubes)) {
+        if (change > 0 && !context.settings.policy.multiVend && !canPayExactly(change, context.tubes)) {
           // allowOverpay: the part of the change that cannot be paid is kept, recorded as overpay.
           const { value } = planPayout(change, context.tubes);
           const kept = change - value;
@@ -617,7 +636,7 @@ const vmc = base.extend({
         const debt = context.debt + owed;
         enqueue.assign({ debt });
         enqueue.emit({ type: 'debtRecorded', amount: owed, total: debt });
-        enqueue.raise({ type: 'NOTICE', lines: [`OWED ${formatMoney(owed, context.currency)}`, 'CALL SERVICE'] });
+        enqueue.raise({ type: 'NOTICE', lines: [`OWED ${formatMoney(owed, context.settings.currency)}`, 'CALL SERVICE'] });
       }
       if (faultCode && !context.faults[faultCode]) {
         enqueue.assign({ faults: addFault(context.faults, faultCode, 'coin', 'payout stopped short') });
@@ -643,7 +662,7 @@ const vmc = base.extend({
       }
       const kept: Record<string, Fault> = {};
       for (const [k, f] of Object.entries(context.faults)) if (k.endsWith('_OFFLINE') || k.endsWith('_ERROR')) kept[k] = f;
-      enqueue.assign({ faults: kept, catalog, noDropStreak: 0 });
+      enqueue.assign({ faults: kept, catalog, sensing: { ...context.sensing, noDropStreak: 0 } });
       enqueue.emit({ type: 'serviceAction', action: 'clearFaults' });
     }),
     refill: base.enqueueActions(({ context, event, enqueue }) => {
@@ -664,20 +683,20 @@ const vmc = base.extend({
       enqueue.emit({ type: 'priceChanged', column: event.column, price: event.price });
     }),
     typePin: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'KEY') enqueue.assign({ pinEntry: `${context.pinEntry}${event.key}` });
+      if (event.type === 'KEY') enqueue.assign({ pin: { ...context.pin, entry: `${context.pin.entry}${event.key}` } });
       // Typing again takes a WRONG PIN message away.
       if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
     }),
     clearPin: base.enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ pinEntry: '' });
+      enqueue.assign({ pin: { ...context.pin, entry: '' } });
       if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
     }),
     unlockService: base.enqueueActions(({ enqueue }) => {
-      enqueue.assign({ serviceUnlocked: true, pinEntry: '' });
+      enqueue.assign({ pin: { entry: '', unlocked: true } });
       enqueue.emit({ type: 'serviceAction', action: 'unlock' });
     }),
-    wrongPin: base.enqueueActions(({ enqueue }) => {
-      enqueue.assign({ pinEntry: '' });
+    wrongPin: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ pin: { ...context.pin, entry: '' } });
       enqueue.emit({ type: 'serviceAction', action: 'wrongPin' });
       enqueue.raise({ type: 'NOTICE', lines: ['WRONG PIN', 'TRY AGAIN'] });
     }),
@@ -709,11 +728,14 @@ export const vmcMachine = vmc.createMachine({
     if (!cfg.devices.bill.present) delete links.bill;
     if (!cfg.devices.card.present) delete links.card;
     return {
-      policy: cfg.policy,
-      currency: cfg.currency,
-      coins: cfg.currency.coins,
-      bills: cfg.devices.bill.present ? cfg.currency.bills : [],
-      required,
+      settings: {
+        policy: cfg.policy,
+        currency: cfg.currency,
+        coins: cfg.currency.coins,
+        bills: cfg.devices.bill.present ? cfg.currency.bills : [],
+        required,
+        servicePin: cfg.service.pin ?? null,
+      },
       catalog: input.restore?.catalog ?? catalogFromConfig(cfg.catalog.slots),
       credit: input.restore?.credit ?? 0,
       debt: input.restore?.debt ?? 0,
@@ -726,17 +748,10 @@ export const vmcMachine = vmc.createMachine({
       notice: null,
       vend: null,
       payout: null,
-      drops: 0,
-      dropsAtVendStart: 0,
-      homeLeft: false,
-      awayFromHome: [],
-      beamBroken: false,
-      noDropStreak: 0,
+      sensing: { drops: 0, dropsAtVendStart: 0, beamBroken: false, noDropStreak: 0, awayFromHome: [] },
       links,
       faults: input.restore?.faults ?? {},
-      servicePin: cfg.service.pin ?? null,
-      pinEntry: '',
-      serviceUnlocked: false,
+      pin: { entry: '', unlocked: false },
     };
   },
   states: {
@@ -765,11 +780,11 @@ export const vmcMachine = vmc.createMachine({
               actions: base.enqueueActions(({ context, enqueue }) => {
                 enqueue.emit({ type: 'door', state: 'closed' });
                 // Closing the door locks service again.
-                if (context.serviceUnlocked || context.pinEntry !== '') enqueue.assign({ serviceUnlocked: false, pinEntry: '' });
-                if (!context.policy.clearFailedOnDoorClose) return;
+                if (context.pin.unlocked || context.pin.entry !== '') enqueue.assign({ pin: { entry: '', unlocked: false } });
+                if (!context.settings.policy.clearFailedOnDoorClose) return;
                 const { catalog, cleared } = clearFailedMarks(context.catalog);
                 if (cleared.length === 0) return;
-                enqueue.assign({ catalog, noDropStreak: 0 });
+                enqueue.assign({ catalog, sensing: { ...context.sensing, noDropStreak: 0 } });
                 for (const column of cleared) enqueue.emit({ type: 'columnMarked', column, mark: 'ok' });
               }),
             },
@@ -1108,8 +1123,8 @@ export function itemNumber(code: string): number {
 }
 
 function billAcceptable(ctx: VmcContext, value: Minor): boolean {
-  if (ctx.credit + value > ctx.policy.maxCredit) return false;
-  if (!ctx.policy.acceptOnlyIfChangeable) return true;
+  if (ctx.credit + value > ctx.settings.policy.maxCredit) return false;
+  if (!ctx.settings.policy.acceptOnlyIfChangeable) return true;
   return makeChange(ctx.credit + value, ctx.tubes) !== null;
 }
 
@@ -1129,7 +1144,7 @@ export function selectionNotice(ctx: VmcContext, column: string): readonly strin
   }
   if (!col) return ['INVALID', `SELECTION ${column}`];
   if (ctx.credit >= col.price) return ['USE EXACT', 'CHANGE'];
-  return [`${column} PRICE`, formatMoney(col.price, ctx.currency)];
+  return [`${column} PRICE`, formatMoney(col.price, ctx.settings.currency)];
 }
 
 export type VmcMachine = typeof vmcMachine;

@@ -42,7 +42,7 @@ function fit(line: string, cols: number): string {
 }
 
 function money(ctx: VmcContext, amount: number): string {
-  return formatMoney(amount, ctx.currency);
+  return formatMoney(amount, ctx.settings.currency);
 }
 
 /** The display's lines for this snapshot, fitted to `rows` × `cols`. */
@@ -63,7 +63,7 @@ function baseLines(s: VmcSnapshot, ctx: VmcContext): string[] {
       // Locked behind the service PIN: the entry shows as stars, a wrong PIN as a notice.
       if (s.matches({ sales: { service: 'locked' } })) {
         if (ctx.notice) return [...ctx.notice];
-        return ['SERVICE MODE', ctx.pinEntry === '' ? 'ENTER PIN' : `PIN ${'*'.repeat(ctx.pinEntry.length)}`];
+        return ['SERVICE MODE', ctx.pin.entry === '' ? 'ENTER PIN' : `PIN ${'*'.repeat(ctx.pin.entry.length)}`];
       }
       return ['SERVICE MODE', ctx.debt > 0 ? `DEBT ${money(ctx, ctx.debt)}` : 'DOOR OPEN'];
     case 'outOfService':
@@ -85,7 +85,7 @@ function baseLines(s: VmcSnapshot, ctx: VmcContext): string[] {
         entry ?? 'MAKE SELECTION',
       ];
     case 'idle':
-      if (exactChangeOnly(ctx.tubes, ctx.policy.lowTubeLevels)) return ['EXACT CHANGE', entry ?? 'ONLY'];
+      if (exactChangeOnly(ctx.tubes, ctx.settings.policy.lowTubeLevels)) return ['EXACT CHANGE', entry ?? 'ONLY'];
       return ['INSERT MONEY', entry ?? (ctx.links.card !== undefined && deviceUsable(ctx, 'card') ? 'OR TAP CARD' : 'THEN SELECT')];
   }
 }
@@ -123,18 +123,18 @@ export function acceptance(s: VmcSnapshot): Acceptance {
     memo.credit !== ctx.credit ||
     memo.tubes !== ctx.tubes ||
     memo.top !== top ||
-    memo.ctx.policy !== ctx.policy ||
-    memo.ctx.coins !== ctx.coins ||
-    memo.ctx.bills !== ctx.bills
+    memo.ctx.settings.policy !== ctx.settings.policy ||
+    memo.ctx.settings.coins !== ctx.settings.coins ||
+    memo.ctx.settings.bills !== ctx.settings.bills
   ) {
     const input = {
       credit: ctx.credit,
       tubes: ctx.tubes,
-      coins: ctx.coins,
-      bills: ctx.bills,
-      maxCredit: ctx.policy.maxCredit,
+      coins: ctx.settings.coins,
+      bills: ctx.settings.bills,
+      maxCredit: ctx.settings.policy.maxCredit,
       highestPrice: top,
-      acceptOnlyIfChangeable: ctx.policy.acceptOnlyIfChangeable,
+      acceptOnlyIfChangeable: ctx.settings.policy.acceptOnlyIfChangeable,
     };
     memo = { ctx, credit: ctx.credit, tubes: ctx.tubes, top, coins: acceptedCoins(input), bills: acceptedBills(input) };
   }

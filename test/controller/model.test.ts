@@ -83,7 +83,7 @@ function events(s: VmcSnapshot): VmcEvent[] {
       { type: 'FAULT', device: 'coin', code: 'COIN_JAM', cleared: ctx.faults.COIN_JAM !== undefined },
     );
   }
-  if (resting || ctx.vend) list.push({ type: 'BEAM', broken: !ctx.beamBroken });
+  if (resting || ctx.vend) list.push({ type: 'BEAM', broken: !ctx.sensing.beamBroken });
   if (resting || ctx.vend || ctx.payout) list.push({ type: 'BILL_ESCROW', value: 500 });
   if (ctx.card) list.push({ type: 'CARD_CANCEL' }, { type: 'CARD_ENDED' });
   if (sales.includes('authorising')) list.push({ type: 'CARD_APPROVED', amount: 150 }, { type: 'CARD_DENIED' });
@@ -132,7 +132,7 @@ function serialize(s: VmcSnapshot): string {
     Math.min(Object.keys(c.faults).length, 1),
     c.faults.VS?.detail ?? null,
     Math.min(marks, 1),
-    Math.min(c.noDropStreak, 3),
+    Math.min(c.sensing.noDropStreak, 3),
   ]);
 }
 
@@ -164,7 +164,7 @@ function declaredTransitions(): Map<string, number> {
 function strictEvents(s: VmcSnapshot): VmcEvent[] {
   const ctx = s.context;
   const list: VmcEvent[] = [{ type: 'COIN', value: 200, routing: 'tube' }, { type: 'SELECT', column: 'A1' }, { type: 'RETURN' }];
-  if (ctx.vend) list.push({ type: 'HOME_LEFT', column: ctx.vend.column }, { type: 'HOME_REACHED', column: ctx.vend.column }, { type: 'BEAM', broken: !ctx.beamBroken });
+  if (ctx.vend) list.push({ type: 'HOME_LEFT', column: ctx.vend.column }, { type: 'HOME_REACHED', column: ctx.vend.column }, { type: 'BEAM', broken: !ctx.sensing.beamBroken });
   if (ctx.payout) list.push({ type: 'PAYOUT_DONE', paid: ctx.payout.plan, complete: true });
   return list;
 }
@@ -182,7 +182,7 @@ function pinEvents(s: VmcSnapshot): VmcEvent[] {
 }
 
 function pinSerialize(s: VmcSnapshot): string {
-  return JSON.stringify([s.value, s.context.pinEntry, s.context.serviceUnlocked]);
+  return JSON.stringify([s.value, s.context.pin.entry, s.context.pin.unlocked]);
 }
 
 type Adjacency = Record<string, { state: VmcSnapshot; transitions: Record<string, { event: VmcEvent; state: VmcSnapshot }> }>;
