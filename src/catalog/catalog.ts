@@ -74,8 +74,33 @@ export function highestPrice(catalog: Catalog): number {
   return max;
 }
 
+// Catalogs are immutable (every change makes a new object), so a summary per catalog object stays
+// valid; the statechart asks after every step whether anything can be sold.
+const summaries = new WeakMap<Catalog, { anyAvailable: boolean; highestPrice: number }>();
+
+function summary(catalog: Catalog): { anyAvailable: boolean; highestPrice: number } {
+  let s = summaries.get(catalog);
+  if (!s) {
+    let any = false;
+    let highest = 0;
+    for (const col of Object.values(catalog)) {
+      if (availability(catalog, col.code) !== 'available') continue;
+      any = true;
+      if (col.price > highest) highest = col.price;
+    }
+    s = { anyAvailable: any, highestPrice: highest };
+    summaries.set(catalog, s);
+  }
+  return s;
+}
+
 export function anyAvailable(catalog: Catalog): boolean {
-  return Object.keys(catalog).some((c) => isAvailable(catalog, c));
+  return summary(catalog).anyAvailable;
+}
+
+/** The highest price of any column that can be sold now; 0 when none can. */
+export function highestAvailablePrice(catalog: Catalog): number {
+  return summary(catalog).highestPrice;
 }
 
 export function updateColumn(catalog: Catalog, code: string, patch: Partial<Omit<Column, 'code'>>): Catalog {

@@ -28,7 +28,7 @@ import {
   updateColumn,
   type Catalog,
 } from '../catalog/catalog.ts';
-import { bestEffortChange, makeChange } from '../money/change.ts';
+import { bestEffortChange, canPay, makeChange } from '../money/change.ts';
 import { formatMoney, sumCounts } from '../money/currency.ts';
 
 // ------------------------------------------------------------------ context
@@ -279,7 +279,7 @@ const vmc = base.extend({
       if (!col || availability(context.catalog, event.column) !== 'available') return false;
       if (context.credit < col.price) return false;
       if (context.settings.policy.multiVend || context.settings.policy.allowOverpay) return true;
-      return makeChange(context.credit - col.price, context.tubes) !== null;
+      return canPay(context.credit - col.price, context.tubes);
     },
     selectionForCard: ({ context, event }) => {
       if (event.type !== 'SELECT' || context.card === null || !deviceUsable(context, 'card')) return false;
@@ -571,7 +571,7 @@ const vmc = base.extend({
       if (v.payment === 'cash') {
         enqueue.assign({ credit: context.credit - v.price, purchased: true });
         const change = context.credit - v.price;
-        if (change > 0 && !context.settings.policy.multiVend && !canPayExactly(change, context.tubes)) {
+        if (change > 0 && !context.settings.policy.multiVend && !canPay(change, context.tubes)) {
           // allowOverpay: the part of the change that cannot be paid is kept, recorded as overpay.
           const { value } = planPayout(change, context.tubes);
           const kept = change - value;
@@ -1113,10 +1113,6 @@ function addFault(faults: Readonly<Record<string, Fault>>, code: string, device:
   return { ...faults, [code]: { code, device, detail } };
 }
 
-function canPayExactly(amount: Minor, tubes: CoinCounts): boolean {
-  return makeChange(amount, tubes) !== null;
-}
-
 /** MDB cashless item numbers: the column's position in the grid (A1 → 11, F8 → 68). */
 export function itemNumber(code: string): number {
   return (code.charCodeAt(0) - 64) * 10 + Number(code.slice(1));
@@ -1125,7 +1121,7 @@ export function itemNumber(code: string): number {
 function billAcceptable(ctx: VmcContext, value: Minor): boolean {
   if (ctx.credit + value > ctx.settings.policy.maxCredit) return false;
   if (!ctx.settings.policy.acceptOnlyIfChangeable) return true;
-  return makeChange(ctx.credit + value, ctx.tubes) !== null;
+  return canPay(ctx.credit + value, ctx.tubes);
 }
 
 /** The notice for a selection that cannot vend now: price, sold out, unknown, exact change. */

@@ -7,7 +7,7 @@ import type { VmcContext, vmcMachine } from './machine.ts';
 import { deviceUsable, outOfServiceReason } from './machine.ts';
 import { formatMoney } from '../money/currency.ts';
 import { acceptedBills, acceptedCoins, exactChangeOnly } from '../money/policy.ts';
-import { isAvailable } from '../catalog/catalog.ts';
+import { highestAvailablePrice } from '../catalog/catalog.ts';
 
 export type VmcSnapshot = SnapshotFrom<typeof vmcMachine>;
 
@@ -96,12 +96,6 @@ export interface Acceptance {
   readonly card: boolean;
 }
 
-function highestAvailablePrice(ctx: VmcContext): number {
-  let max = 0;
-  for (const col of Object.values(ctx.catalog)) if (col.price > max && isAvailable(ctx.catalog, col.code)) max = col.price;
-  return max;
-}
-
 const NONE: Acceptance = { coins: [], bills: [], card: false };
 
 /**
@@ -117,7 +111,7 @@ export function acceptance(s: VmcSnapshot): Acceptance {
   if (state === 'service' || state === 'outOfService') return NONE;
   const card = deviceUsable(ctx, 'card') && ctx.links.card !== undefined;
   if (state !== 'idle' && state !== 'session') return { coins: [], bills: [], card };
-  const top = highestAvailablePrice(ctx);
+  const top = highestAvailablePrice(ctx.catalog);
   if (
     !memo ||
     memo.credit !== ctx.credit ||

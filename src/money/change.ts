@@ -192,9 +192,26 @@ export function makeChange(amount: number, available: CoinCounts): CoinCounts | 
   return readPlan(p, top, top);
 }
 
-/** True when `amount` can be paid exactly from `available`. */
+/**
+ * True when `amount` can be paid exactly from `available`. Largest-first within the tube counts
+ * is tried first: when it lands exactly, that is a plan (not always the fewest coins, which is not
+ * asked here), and with stocked tubes it nearly always does. Only when it misses does the exact DP
+ * decide. The acceptance policy asks this for every denomination after every coin.
+ */
 export function canPay(amount: number, available: CoinCounts): boolean {
-  return makeChange(amount, available) !== null;
+  checkAmount(amount);
+  if (amount === 0) return true;
+  // Integer keys enumerate in ascending order, so walking them backwards is largest first.
+  const keys = Object.keys(available);
+  let left = amount;
+  for (let i = keys.length - 1; i >= 0 && left > 0; i--) {
+    const d = Number(keys[i]);
+    const c = available[d];
+    // Anything unusual goes to the DP, which also reports invalid counts.
+    if (!Number.isSafeInteger(d) || d <= 0 || c === undefined || !Number.isSafeInteger(c) || c < 0) return makeChange(amount, available) !== null;
+    left -= Math.min(c, Math.floor(left / d)) * d;
+  }
+  return left === 0 || makeChange(amount, available) !== null;
 }
 
 /**
