@@ -27,6 +27,7 @@ import { EmulatorBinding, type WireEmulator } from '../../sim/wire/binding.ts';
 import { createMdbEmulator } from '../../sim/wire/mdb/index.ts';
 import { bootWireMachine, createWireSimMachine, whileRunning, type WireSimMachine } from '../../sim/wire/machine.ts';
 import { restock } from './soak.ts';
+import { parallelSoak, workerCount } from './parallel.ts';
 
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(46)} ${value.padStart(16)}  ${note}`);
@@ -210,19 +211,19 @@ async function idleCpu(): Promise<void> {
  * The demo machine with fuller tubes (MDB tube counts stop at 255, MDB 4.2 §5 TUBE STATUS, so no
  * deeper), topped up at every service visit.
  */
-function soakConfig(): MachineConfig {
+export function soakConfig(): MachineConfig {
   const demo = loadConfigFile(DEMO);
   const tubes = Object.fromEntries(demo.currency.coins.map((c) => [String(c), 200]));
   return parseConfig({ ...demo, sim: { ...demo.sim, tubes, tubeCapacity: 250 } }, 'wire soak');
 }
 
-interface WireRig {
+export interface WireRig {
   readonly m: WireSimMachine;
   readonly clock: VirtualClock;
   readonly controller: Controller;
 }
 
-async function wireSession(rig: WireRig, n: number, columns: readonly string[]): Promise<void> {
+export async function wireSession(rig: WireRig, n: number, columns: readonly string[]): Promise<void> {
   const { m, clock, controller } = rig;
   const column = columns[n % columns.length] ?? 'A1';
   const price = controller.snapshot.context.catalog[column]?.price ?? 0;
@@ -257,11 +258,7 @@ async function wireSoak(): Promise<void> {
     timers++;
     return setTimer(fn, ms);
   };
-  const m = createWireSimMachine(config, clock);
-  await bootWireMachine(m, clock);
-  const controller = new Controller({ config, ports: m.ports, clock });
-  await whileRunning(clock, controller.start());
-  const rig: WireRig = { m, clock, controller };
+  const rig = await createWireRig(config, clock);
   const columns = config.catalog.slots.map((s) => s.code);
   for (let i = 0; i < 20; i++) await wireSession(rig, i, columns);
   const v0 = clock.now();
@@ -277,8 +274,26 @@ async function wireSoak(): Promise<void> {
   row('virtual timers per session', perSession.toFixed(0), 'mostly MDB: 3 devices POLLed every 50 ms while a customer is there, 2 ms board latency');
   row('wall time per virtual timer', `${((ms * 1000) / timers).toFixed(1)} µs`, `all the work a timer triggers; the bare VirtualClock costs ${virtualClockFloorUs().toFixed(1)} µs`);
   row('ceiling at this timer count, bare clock', `${(1e6 / (perSession * virtualClockFloorUs())).toFixed(0)}/s`, 'why ≥ 1,000/s is out of reach without a cheaper clock');
-  await whileRunning(clock, controller.stop());
-  await whileRunning(clock, m.close());
+  const workers = workerCount();
+  if (workers > 1) {
+    const par = await parallelSoak('wire', Math.ceil(sessions / 2), 20, workers);
+    row(`all ${par.workers} cores, one machine per worker thread`, `${par.rate.toFixed(0)}/s`, `per worker ${par.perWorker.map((r) => r.toFixed(0)).join(' / ')}`);
+  }
+  await closeWireRig(rig);
+}
+
+/** The wire machine booted, with a controller on its ports, ready for sessions. */
+export async function createWireRig(config: MachineConfig, clock: VirtualClock): Promise<WireRig> {
+  const m = createWireSimMachine(config, clock);
+  await bootWireMachine(m, clock);
+  const controller = new Controller({ config, ports: m.ports, clock });
+  await whileRunning(clock, controller.start());
+  return { m, clock, controller };
+}
+
+export async function closeWireRig(rig: WireRig): Promise<void> {
+  await whileRunning(rig.clock, rig.controller.stop());
+  await whileRunning(rig.clock, rig.m.close());
 }
 
 /** µs per timer of a VirtualClock firing empty timers (it flushes promise jobs with setImmediate per timer). */
