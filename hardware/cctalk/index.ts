@@ -16,6 +16,7 @@ export { CctalkHopper, type CctalkHopperOptions, type HopperPayout, type HopperS
 export { CctalkPayoutPool, createCctalkCoinMech, type CctalkCoinMech } from './payout-pool.ts';
 export * from './codec.ts';
 export * from './events.ts';
+export { cctalkBlockSchema } from './options.ts';
 
 export interface CctalkDevicesOptions {
   readonly bus?: Omit<CctalkBusOptions, 'logger'>;

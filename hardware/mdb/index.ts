@@ -36,6 +36,7 @@ export type { MdbBillValidatorOptions } from './validator.ts';
 export { MdbCashless } from './cashless.ts';
 export type { MdbCashlessOptions } from './cashless.ts';
 export type { MdbDeviceOptions, MdbPhase } from './device.ts';
+export { mdbBlockSchema } from './options.ts';
 
 /** USB ids of the Qibixx MDB-USB interface (protocols.md §2.1). */
 export const MDB_USB_ID = { vendorId: '16d0', productId: '0bd7' } as const;

@@ -5,8 +5,8 @@
  * GPIO devices (IO plugin loaded by name, or injected). Ports the section leaves on `sim` come from
  * the port-level simulator.
  *
- * The adapters' option blocks are validated here, with the adapter's own schema where it has one
- * (`gpioOptionsSchema`) and with the schemas below for MDB and ccTalk, and every problem is reported
+ * The adapters' option blocks are validated here, each with the schema its adapter exports
+ * (`mdbBlockSchema`, `cctalkBlockSchema`, `gpioOptionsSchema`), and every problem is reported
  * with its full path (`hardware.gpio.dispenser.rowPins[2]: ...`). A device that cannot be reached
  * fails with one line naming the ports and why (`coin, bill, card: cannot open /dev/ttyACM0 (MDB
  * interface board): ENOENT (no such file or directory)`), never a stack trace.
@@ -32,8 +32,8 @@ import type { Logger } from '../controller/controller.ts';
 import type { CoinMechPort, MachinePorts } from '../ports/index.ts';
 import { SerialLink, type SerialTarget } from '../../hardware/serial/link.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
-import { MDB_USB_ID, createMdbDevices, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
-import { createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
+import { MDB_USB_ID, createMdbDevices, mdbBlockSchema, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
+import { cctalkBlockSchema, createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
 import { createGpioDevices, gpioOptionsSchema, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 
@@ -152,105 +152,6 @@ export function loadMachineWithHardware(path: string): MachineWithHardware {
 }
 
 // ------------------------------------------------------------------ adapter option schemas
-
-const ms = z.number().int().nonnegative();
-const positiveMs = z.number().int().positive();
-const minor = z.number().int('must be a whole number of minor units').positive();
-const wholeKey = z.string().regex(/^\d+$/, 'must be a whole number');
-
-/** Poll and recovery timing every MDB driver takes (hardware/mdb/device.ts). */
-const mdbTiming = {
-  pollActiveMs: positiveMs.optional(),
-  pollIdleMs: positiveMs.optional(),
-  pollOfflineMs: positiveMs.optional(),
-  nonResponseMs: positiveMs.optional(),
-  resetIntervalMs: ms.optional(),
-  resetAnswerMs: positiveMs.optional(),
-  activeHoldMs: ms.optional(),
-};
-
-/** `hardware.mdb`: the interface board and the three drivers (hardware/mdb/index.ts). */
-export const mdbBlockSchema = z
-  .object({
-    board: z
-      .object({
-        replyChecksum: z.enum(['stripped', 'included']).optional(),
-        lineEnding: z.enum(['\n', '\r\n']).optional(),
-        timeoutMs: positiveMs.optional(),
-        initRetryMs: positiveMs.optional(),
-        maxLineLength: z.number().int().min(16).optional(),
-      })
-      .strict()
-      .optional(),
-    coin: z
-      .object({
-        ...mdbTiming,
-        payoutBaseTimeoutMs: positiveMs.optional(),
-        payoutPerCoinTimeoutMs: positiveMs.optional(),
-        payoutVerifyTimeoutMs: positiveMs.optional(),
-        tubeStatusAfterResetMs: ms.optional(),
-        payoutMinPerCoinMs: ms.optional(),
-      })
-      .strict()
-      .optional(),
-    bill: z.object({ ...mdbTiming }).strict().optional(),
-    card: z
-      .object({
-        ...mdbTiming,
-        address: z.union([z.literal(0x10), z.literal(0x60)]).optional(),
-        endSessionTimeoutMs: positiveMs.optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-/** `hardware.cctalk`: bus timing, the coin acceptor and the payout hoppers (hardware/cctalk/index.ts). */
-export const cctalkBlockSchema = z
-  .object({
-    bus: z
-      .object({
-        hostAddress: z.number().int().min(1).max(255).optional(),
-        replyTimeoutMs: positiveMs.optional(),
-        retries: z.number().int().min(0).max(5).optional(),
-        busyRetries: z.number().int().min(0).max(10).optional(),
-        busyRetryMs: ms.optional(),
-        interByteTimeoutMs: positiveMs.optional(),
-      })
-      .strict()
-      .optional(),
-    acceptor: z
-      .object({
-        address: z.number().int().min(2).max(255).optional(),
-        pollIntervalMs: positiveMs.optional(),
-        /** Coin position → value (minor units), when the coin ids do not say it. */
-        coinValues: z.record(wholeKey, minor).optional(),
-        /** Sorter path → the denomination of the hopper it feeds. */
-        sorterPaths: z.record(wholeKey, minor).optional(),
-        inhibitCheckMs: ms.optional(),
-        maxFailures: z.number().int().positive().optional(),
-        retryMs: positiveMs.optional(),
-        maxRetryMs: positiveMs.optional(),
-      })
-      .strict()
-      .optional(),
-    hoppers: z
-      .array(
-        z
-          .object({
-            coinValue: minor,
-            address: z.number().int().min(3).max(10).optional(),
-            initialCount: z.number().int().nonnegative().optional(),
-            sorterPath: z.number().int().min(1).max(8).optional(),
-            security: z.enum(['serial', 'none']).optional(),
-            statusPollMs: positiveMs.optional(),
-            perCoinTimeoutMs: positiveMs.optional(),
-          })
-          .strict(),
-      )
-      .default([]),
-  })
-  .strict();
 
 export const GPIO_PLUGINS = ['raspi-io', 'pi-io'] as const;
 export type GpioPluginName = (typeof GPIO_PLUGINS)[number];
