@@ -59,6 +59,8 @@ async function portSoak(): Promise<void> {
   row('machine time simulated', `${virtualHours.toFixed(1)} h`, `in ${(ms / 1000).toFixed(1)} s of wall time`);
   row('baseline: bare XState machine, same events', `${baseRate.toFixed(0)}/s`, 'statechart floor');
   row('ratio baseline / ours', `${(baseRate / rate).toFixed(1)}×`, 'the price of the real controller');
+  const perEvent = (totalMs: number) => `${((totalMs * 1000) / (sessions * perSession)).toFixed(1)} µs`;
+  row('per statechart event: ours / bare XState', `${perEvent(ms)} / ${perEvent(baseMs)}`, `the 10,000/s target leaves ${(100 / perSession).toFixed(1)} µs per event`);
   if (workers > 1) {
     const par = await parallelSoak('port', Math.ceil(sessions / 2), 500, workers);
     row(`all ${par.workers} cores, one machine per worker thread`, `${par.rate.toFixed(0)}/s`, `per worker ${par.perWorker.map((r) => r.toFixed(0)).join(' / ')}; target ≥ 10,000/s`);
