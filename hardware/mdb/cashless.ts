@@ -191,8 +191,9 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
-  protected override onDeviceReset(expected: boolean): void {
-    if (!expected) this.emitFault('READER_RESET');
+  protected readonly resetFault = 'READER_RESET';
+
+  protected override onDeviceReset(): void {
     this.failRefund(this.error('CARD_ERROR', 'reader reset during refund'));
     // A reset reader has no session any more: say so, so nothing waits for it.
     this.closeSession();

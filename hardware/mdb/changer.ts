@@ -6,7 +6,7 @@
  *   (≥ 500 ms after our RESET, as the spec recommends) → COIN TYPE with the wanted acceptance.
  * - Coins: every "deposited" status becomes a `coin` event with its routing (tube, cashbox,
  *   rejected). Faults (coin jam, tube sensor, ...) become `fault` events; an unrequested JUST RESET
- *   becomes fault `CHANGER_RESET` and the changer is re-initialised.
+ *   becomes fault `CHANGER_RESET` and the changer is re-initialised, which clears the fault.
  * - Payout: TUBE STATUS → DISPENSE per coin type (≤ 15 at a time) → POLL until "payout busy" stops →
  *   TUBE STATUS again. What was paid is taken from the tube counts, not from what was asked, so a
  *   jam, an empty tube or a reset mid-payout still gives a true `PayoutResult` (field-notes.md §5
@@ -194,7 +194,9 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
         const notBefore = this.clock.now() + step.count * (this.opts.payoutMinPerCoinMs ?? 100);
         const end = await tracker.waitIdle(mark, (this.opts.payoutBaseTimeoutMs ?? 3000) + step.count * (this.opts.payoutPerCoinTimeoutMs ?? 1000), notBefore);
         if (end !== 'idle') {
-          fault = end === 'reset' ? 'CHANGER_RESET' : end === 'offline' ? 'DEVICE_OFFLINE' : 'PAYOUT_TIMEOUT';
+          // PAYOUT_RESET, not CHANGER_RESET: the reset fault clears after setup, but a payout cut
+          // short stays open for service like any other short payout.
+          fault = end === 'reset' ? 'PAYOUT_RESET' : end === 'offline' ? 'DEVICE_OFFLINE' : 'PAYOUT_TIMEOUT';
           break;
         }
         if (tracker.fault) {
@@ -226,9 +228,10 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
-  protected override onDeviceReset(expected: boolean): void {
+  protected readonly resetFault = 'CHANGER_RESET';
+
+  protected override onDeviceReset(): void {
     this.payout?.abort('reset');
-    if (!expected) this.emitFault('CHANGER_RESET');
   }
 
   protected override onLost(): void {

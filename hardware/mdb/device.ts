@@ -82,6 +82,8 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   private lastBlindResetAt = -Infinity;
   private resetSentAt = -Infinity;
   protected everReady = false;
+  /** A self-reset fault was raised and setup has not completed since. */
+  private resetFaultOpen = false;
   private readyWaiters: (() => void)[] = [];
 
   protected constructor(
@@ -153,6 +155,11 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   protected abstract pendingActivity(): boolean;
   /** Emit a fault event on this device's stream. */
   protected abstract emitFault(code: string, cleared?: boolean): void;
+  /**
+   * Fault raised when the device resets by itself (e.g. CHANGER_RESET). It clears once setup has
+   * run again: the device is then in a known state, so the machine need not wait for service.
+   */
+  protected abstract readonly resetFault: string;
   /** The device reset itself (expected = after our RESET or at first contact). */
   protected onDeviceReset(_expected: boolean): void {}
   /** The device or the board link was lost, or the driver stopped. */
@@ -322,7 +329,11 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
       // Statuses before JUST RESET happened before it; service them in order (MDB 4.2 §7.3).
       this.dispatch(statuses.slice(0, r), seq);
       const expected = this.phase === 'awaitReset' || !this.everReady;
-      if (!expected) this.log.warn({ device: this.name, phase: this.phase }, 'device reset by itself');
+      if (!expected) {
+        this.log.warn({ device: this.name, phase: this.phase }, 'device reset by itself');
+        if (!this.resetFaultOpen) this.emitFault(this.resetFault);
+        this.resetFaultOpen = true;
+      }
       this.onDeviceReset(expected);
       this.dispatch(statuses.slice(r + 1), seq);
       this.afterPoll(seq, statuses, empty);
@@ -408,6 +419,10 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
     this.phase = 'ready';
     this.everReady = true;
     this.setLink(ONLINE);
+    if (this.resetFaultOpen) {
+      this.resetFaultOpen = false;
+      this.emitFault(this.resetFault, true);
+    }
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w();

@@ -119,8 +119,9 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
-  protected override onDeviceReset(expected: boolean): void {
-    if (!expected) this.emitFault('VALIDATOR_RESET');
+  protected readonly resetFault = 'VALIDATOR_RESET';
+
+  protected override onDeviceReset(): void {
     this.escrowLostToReset();
   }
 

@@ -19,6 +19,8 @@ export class SimCoinMech extends SimDevice implements CoinMechPort {
   private readonly events = new Subject<CoinMechEvent>();
   private acceptance = new Set<Minor>();
   private paying = false;
+  /** Power was cut during a payout: no further coin comes out of it. */
+  private halted = false;
   /** A coin is stuck in the acceptor path; more coins stick until the fault is cleared. */
   private jammed = false;
 
@@ -34,6 +36,14 @@ export class SimCoinMech extends SimDevice implements CoinMechPort {
 
   get busy(): boolean {
     return this.paying;
+  }
+
+  /**
+   * The mech loses power (its changer front-end resets): a payout in progress stops before its
+   * next coin. The coins already paid stay paid; the tube counts say so.
+   */
+  halt(): void {
+    if (this.paying) this.halted = true;
   }
 
   async setAcceptance(values: readonly Minor[]): Promise<void> {
@@ -73,6 +83,7 @@ export class SimCoinMech extends SimDevice implements CoinMechPort {
     order.sort((a, b) => b[0] - a[0]);
     const short = this.faults.take('payout-short');
     this.paying = true;
+    this.halted = false;
     const paid: MutableCounts = {};
     let count = 0;
     let faultCode: string | undefined;
@@ -81,6 +92,10 @@ export class SimCoinMech extends SimDevice implements CoinMechPort {
         for (let i = 0; i < n; i++) {
           // Each coin is one payout cycle (≥100 ms per coin, MDB 4.2 §5 / protocols.md §1.5 DISPENSE).
           await sleep(this.clock, this.timing.payoutPerCoinMs);
+          if (this.halted) {
+            faultCode = 'POWER_CUT';
+            break outer;
+          }
           if (!this.online) {
             faultCode = 'DEVICE_OFFLINE';
             break outer;

@@ -131,6 +131,23 @@ describe('SimCoinMech: tubes and payout', () => {
     expect(sim.world.cup).toEqual({ 100: 2 });
   });
 
+  it('halt (power cut) stops a payout before its next coin: POWER_CUT with what was paid', async () => {
+    const { clock, sim } = rig();
+    const coin = sim.devices.coin;
+    const per = sim.config.sim.timing.payoutPerCoinMs;
+    const payout = settle(coin.dispense({ 50: 3 }));
+    await clock.advance(per);
+    coin.halt();
+    await clock.runAll();
+    expect(payout.result()).toEqual({ ok: true, value: { paid: { 50: 1 }, complete: false, faultCode: 'POWER_CUT' } });
+    expect(sim.world.cup).toEqual({ 50: 1 });
+    // The next payout runs normally: the halt belonged to the one it cut.
+    coin.halt();
+    const next = settle(coin.dispense({ 50: 1 }));
+    await clock.runAll();
+    expect(next.result()).toEqual({ ok: true, value: { paid: { 50: 1 }, complete: true } });
+  });
+
   it('an empty plan completes at once', async () => {
     const { sim } = rig();
     await expect(sim.devices.coin.dispense({})).resolves.toEqual({ paid: {}, complete: true });

@@ -236,8 +236,12 @@ describe('faults at the wire level', () => {
     await stop();
   });
 
-  it('a changer power cycle: JUST RESET, set up again, CHANGER_RESET kept open until service', async () => {
+  it('a changer power cycle: JUST RESET, set up again, CHANGER_RESET raised and cleared without service', async () => {
     const { m, clock, ctx, controller, settle, stop } = await rig();
+    const seen: string[] = [];
+    const sub = controller.events$.subscribe(({ event }) => {
+      if (event.type === 'faultRaised' || event.type === 'faultCleared') seen.push(`${event.type} ${event.code}`);
+    });
     const t0 = clock.now();
     m.wire.world.mdb?.changer?.powerCycle();
     // JUST RESET waits for the next POLL (at most the 200 ms idle interval).
@@ -245,19 +249,36 @@ describe('faults at the wire level', () => {
     await settle();
     const after = m.tracer.recent().filter((t) => t.at > t0 && t.dir === 'tx').map((t) => t.meaning);
     expect(after).toEqual(expect.arrayContaining(['changer SETUP', 'changer TUBE STATUS']));
-    expect(ctx().faults).toHaveProperty('CHANGER_RESET');
-    expect(salesState(controller.snapshot)).toBe('outOfService');
-    expect(m.devices.coin.accepted).toEqual([]);
-    m.devices.door.open();
-    await settle();
-    controller.send({ type: 'SERVICE_CLEAR_FAULTS' });
-    m.devices.door.close();
-    await settle();
+    expect(seen).toEqual(['faultRaised CHANGER_RESET', 'faultCleared CHANGER_RESET']);
+    expect(ctx().faults).not.toHaveProperty('CHANGER_RESET');
     expect(salesState(controller.snapshot)).toBe('idle');
     expect(m.devices.coin.accepted).toEqual([5, 10, 20, 50, 100, 200]);
     void m.devices.coin.insertCoin(10);
     await settle();
     expect(ctx().credit).toBe(10);
+    sub.unsubscribe();
+    await stop();
+  });
+
+  it('a changer reset mid-payout: the short part is a debt and the payout fault stays for service', async () => {
+    const { m, clock, ctx, controller, settle, stop } = await rig();
+    void m.devices.coin.insertCoin(200);
+    await settle();
+    m.devices.keypad.type('A1');
+    // Reset the changer as soon as the change starts to pay.
+    await clock.runUntil(() => salesState(controller.snapshot) === 'paying' && m.devices.coin.busy, 30_000);
+    const owedBefore = ctx().debt;
+    const change = ctx().payout?.amount ?? 0;
+    expect(change).toBeGreaterThan(0);
+    m.wire.world.mdb?.changer?.powerCycle();
+    await settle();
+    const paid = m.world.cup;
+    const paidValue = Object.entries(paid).reduce((sum, [d, n]) => sum + Number(d) * n, 0);
+    // Whatever did not reach the cup is owed, never lost.
+    expect(ctx().debt - owedBefore).toBe(change - paidValue);
+    expect(ctx().faults).toHaveProperty('PAYOUT_RESET');
+    expect(ctx().faults).not.toHaveProperty('CHANGER_RESET');
+    expect(salesState(controller.snapshot)).toBe('outOfService');
     await stop();
   });
 

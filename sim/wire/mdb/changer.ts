@@ -45,6 +45,11 @@ export interface ChangerEmulatorOptions {
   readonly log?: Logger;
 }
 
+/** A mech behind the changer that can lose power mid-payout (`SimCoinMech.halt`). */
+export interface PowerCut {
+  halt(): void;
+}
+
 /** Port fault codes → changer POLL status (MDB 4.2 §5.3). */
 const FAULT_STATUS: Readonly<Record<string, ChangerSimpleKind>> = {
   NO_CREDIT: 'noCredit',
@@ -80,7 +85,7 @@ export class MdbChangerEmulator extends EmulatedPeripheral {
   private unplugged = false;
 
   constructor(
-    private readonly port: CoinMechPort,
+    private readonly port: CoinMechPort & Partial<PowerCut>,
     private readonly opts: ChangerEmulatorOptions,
   ) {
     super(ADDR.changer, encodeChangerStatus({ kind: 'justReset' }), 16, opts.log);
@@ -116,7 +121,9 @@ export class MdbChangerEmulator extends EmulatedPeripheral {
 
   protected override onReset(): void {
     // A reset stops tracking the payout in flight (its end is no longer reported) and disables
-    // every coin type (MDB 4.2 §5: "all coin types are disabled after a reset").
+    // every coin type (MDB 4.2 §5: "all coin types are disabled after a reset"). The payout
+    // mechanism stops with it: no coin comes out after the changer has said it reset.
+    this.port.halt?.();
     this.payoutGen++;
     this.paying = false;
     this.port.setAcceptance([]).catch(() => undefined);

@@ -19,14 +19,14 @@ import type { MdbBoardEmulatorOptions } from './board.ts';
 import { MdbCashlessEmulator } from './cashless.ts';
 import type { CashlessEmulatorOptions } from './cashless.ts';
 import { MdbChangerEmulator } from './changer.ts';
-import type { ChangerEmulatorOptions } from './changer.ts';
+import type { ChangerEmulatorOptions, PowerCut } from './changer.ts';
 import { MdbValidatorEmulator } from './validator.ts';
 import type { ValidatorEmulatorOptions } from './validator.ts';
 
 export { MdbBoardEmulator } from './board.ts';
 export type { MdbBoardEmulatorOptions } from './board.ts';
 export { MdbChangerEmulator } from './changer.ts';
-export type { ChangerEmulatorOptions } from './changer.ts';
+export type { ChangerEmulatorOptions, PowerCut } from './changer.ts';
 export { MdbValidatorEmulator } from './validator.ts';
 export type { ValidatorEmulatorOptions } from './validator.ts';
 export { MdbCashlessEmulator } from './cashless.ts';
@@ -50,7 +50,8 @@ export interface MdbEmulatorOptions extends Omit<MdbBoardEmulatorOptions, 'clock
 }
 
 export interface MdbEmulatorInput {
-  readonly coin?: CoinMechPort;
+  /** The mech behind the changer; one with `halt` stops paying when the changer resets. */
+  readonly coin?: CoinMechPort & Partial<PowerCut>;
   readonly bill?: BillValidatorPort;
   readonly card?: CashlessPort;
   readonly clock: Clock;

@@ -164,6 +164,7 @@ describe('MdbCashless over the emulated board', () => {
     await r.until(() => r.cardEvents.some((e) => e.type === 'sessionEnded'));
     expect(r.cardEvents.slice(1)).toEqual([{ type: 'fault', code: 'READER_RESET' }, { type: 'sessionEnded' }]);
     await r.until(() => r.card.state === 'ready' && r.emu.reader?.state === 'enabled');
+    expect(r.cardEvents.slice(3)).toEqual([{ type: 'fault', code: 'READER_RESET', cleared: true }]);
     await r.stop();
   });
 

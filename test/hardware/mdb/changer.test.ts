@@ -131,10 +131,13 @@ describe('MdbCoinChanger over the emulated board', () => {
     r.fakeCoin.halt();
     r.emu.changer?.powerCycle();
     await r.until(() => p.done);
-    expect(p.value).toEqual({ paid: { 10: 2 }, complete: false, faultCode: 'CHANGER_RESET' });
-    expect(faults(r.coinEvents)).toContainEqual({ type: 'fault', code: 'CHANGER_RESET' });
-    // re-initialised, acceptance restored
-    expect(r.coin.state).toBe('ready');
+    expect(p.value).toEqual({ paid: { 10: 2 }, complete: false, faultCode: 'PAYOUT_RESET' });
+    // re-initialised, acceptance restored; the reset fault is raised, then cleared by the setup
+    await r.until(() => r.coin.state === 'ready');
+    expect(faults(r.coinEvents)).toEqual([
+      { type: 'fault', code: 'CHANGER_RESET' },
+      { type: 'fault', code: 'CHANGER_RESET', cleared: true },
+    ]);
     expect(r.emu.lines.filter((l) => l.startsWith('R,0C')).at(-1)).toBe('R,0C,0006003F');
     expect(await r.run(r.coin.tubeLevels())).toMatchObject({ 10: 18 });
     await r.stop();

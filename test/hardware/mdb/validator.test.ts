@@ -138,6 +138,8 @@ describe('MdbBillValidator over the emulated board', () => {
       { type: 'returned', value: 500 },
     ]);
     await r.until(() => r.bill.state === 'ready');
+    // Set up again: the validator is in a known state, so its reset fault clears by itself.
+    expect(r.billEvents.at(-1)).toEqual({ type: 'fault', code: 'VALIDATOR_RESET', cleared: true });
     expect(r.emu.lines.slice(n)).toContain('R,34,00010001');
     await r.stop();
   });
