@@ -62,7 +62,7 @@ async function portSoak(): Promise<void> {
   const perEvent = (totalMs: number) => `${((totalMs * 1000) / (sessions * perSession)).toFixed(1)} µs`;
   row('per statechart event: ours / bare XState', `${perEvent(ms)} / ${perEvent(baseMs)}`, `the 10,000/s target leaves ${(100 / perSession).toFixed(1)} µs per event`);
   if (workers > 1) {
-    const par = await parallelSoak('port', Math.ceil(sessions / 2), 500, workers);
+    const par = await parallelSoak('port', Math.ceil(sessions / workers), 500, workers);
     row(`all ${par.workers} cores, one machine per worker thread`, `${par.rate.toFixed(0)}/s`, `per worker ${par.perWorker.map((r) => r.toFixed(0)).join(' / ')}; target ≥ 10,000/s`);
   }
 

@@ -274,12 +274,12 @@ async function wireSoak(): Promise<void> {
   row('virtual timers per session', perSession.toFixed(0), 'mostly MDB: 3 devices POLLed every 50 ms while a customer is there, 2 ms board latency');
   row('wall time per virtual timer', `${((ms * 1000) / timers).toFixed(1)} µs`, `all the work a timer triggers; the bare VirtualClock costs ${virtualClockFloorUs().toFixed(1)} µs`);
   row('ceiling at this timer count, bare clock', `${(1e6 / (perSession * virtualClockFloorUs())).toFixed(0)}/s`, 'why ≥ 1,000/s is out of reach without a cheaper clock');
+  await closeWireRig(rig);
   const workers = workerCount();
   if (workers > 1) {
-    const par = await parallelSoak('wire', Math.ceil(sessions / 2), 20, workers);
+    const par = await parallelSoak('wire', Math.ceil(sessions / workers), 20, workers);
     row(`all ${par.workers} cores, one machine per worker thread`, `${par.rate.toFixed(0)}/s`, `per worker ${par.perWorker.map((r) => r.toFixed(0)).join(' / ')}`);
   }
-  await closeWireRig(rig);
 }
 
 /** The wire machine booted, with a controller on its ports, ready for sessions. */
