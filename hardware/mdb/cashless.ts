@@ -45,7 +45,7 @@ const DEFAULT_IDENTITY: VmcIdentity = { manufacturer: 'VMT', serial: '0000000000
 
 export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements CashlessPort {
   readonly events$: Observable<CashlessEvent>;
-  private readonly events = new Subject<CashlessEvent>();
+  protected readonly events = new Subject<CashlessEvent>();
   private readonly cmd: ReturnType<typeof cashlessCommands>;
   protected readonly pollCommand: MdbCommand;
   protected readonly resetCommand: MdbCommand;
@@ -179,16 +179,8 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     return decodeCashlessPoll(data, { level: 1 });
   }
 
-  protected isJustReset(s: CashlessStatus): boolean {
-    return s.kind === 'justReset';
-  }
-
   protected pendingActivity(): boolean {
     return this.session !== 'none';
-  }
-
-  protected emitFault(code: string, cleared?: boolean): void {
-    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
   protected readonly resetFault = 'READER_RESET';

@@ -115,7 +115,7 @@ interface PayoutStep {
 
 export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implements CoinMechPort {
   readonly events$: Observable<CoinMechEvent>;
-  private readonly events = new Subject<CoinMechEvent>();
+  protected readonly events = new Subject<CoinMechEvent>();
   protected readonly pollCommand: MdbCommand = changerCmd.poll();
   protected readonly resetCommand: MdbCommand = changerCmd.reset();
   private setupInfo: ChangerSetup | undefined;
@@ -216,16 +216,8 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     return decodeChangerPoll(data);
   }
 
-  protected isJustReset(s: ChangerStatus): boolean {
-    return s.kind === 'justReset';
-  }
-
   protected pendingActivity(): boolean {
     return this.payout !== undefined;
-  }
-
-  protected emitFault(code: string, cleared?: boolean): void {
-    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
   protected readonly resetFault = 'CHANGER_RESET';

@@ -60,6 +60,11 @@ export interface MdbDeviceOptions {
 
 type AnyStatus = ChangerStatus | BillStatus | CashlessStatus;
 
+/** What every port's event stream takes: a fault raised or cleared. */
+interface FaultSink {
+  next(e: { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean }): void;
+}
+
 const DECODE_FAULT_EVERY_MS = 10_000;
 
 export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device {
@@ -144,7 +149,6 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   protected abstract readonly pollCommand: MdbCommand;
   protected abstract readonly resetCommand: MdbCommand;
   protected abstract decodePoll(data: Uint8Array): PollDecode<S>;
-  protected abstract isJustReset(s: S): boolean;
   /** Turn statuses into port events, in order. `seq` orders this POLL against commands. */
   protected abstract dispatch(statuses: readonly S[], seq: number): void;
   /** Full (re)initialisation after JUST RESET. Throw to fall back to drain → RESET. */
@@ -153,8 +157,8 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   protected abstract runResync(): Promise<void>;
   /** Device-side activity pending (credit, escrow, session, payout): poll fast. */
   protected abstract pendingActivity(): boolean;
-  /** Emit a fault event on this device's stream. */
-  protected abstract emitFault(code: string, cleared?: boolean): void;
+  /** The device's port event stream; faults go out on it too. */
+  protected abstract readonly events: FaultSink;
   /**
    * Fault raised when the device resets by itself (e.g. CHANGER_RESET). It clears once setup has
    * run again: the device is then in a known state, so the machine need not wait for service.
@@ -166,6 +170,16 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   protected onLost(_why: 'device' | 'board' | 'stopped'): void {}
   /** Called after each answered POLL, with every status it carried. */
   protected afterPoll(_seq: number, _statuses: readonly S[], _empty: boolean): void {}
+
+  /** Every MDB device answers JUST RESET after a reset (MDB 4.2 §5.3, §6.3, §7.4). */
+  protected isJustReset(s: S): boolean {
+    return s.kind === 'justReset';
+  }
+
+  /** Emit a fault event (raised, or cleared) on this device's stream. */
+  protected emitFault(code: string, cleared?: boolean): void {
+    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
+  }
 
   /** Next command sequence number: POLLs answered with a higher number were sent after it. */
   protected nextSeq(): number {

@@ -37,7 +37,7 @@ const FAULT_CODES: Partial<Record<BillStatus['kind'], string>> = {
 
 export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements BillValidatorPort {
   readonly events$: Observable<BillEvent>;
-  private readonly events = new Subject<BillEvent>();
+  protected readonly events = new Subject<BillEvent>();
   protected readonly pollCommand: MdbCommand = billCmd.poll();
   protected readonly resetCommand: MdbCommand = billCmd.reset();
   private setupInfo: BillSetup | undefined;
@@ -107,16 +107,8 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     return decodeBillPoll(data);
   }
 
-  protected isJustReset(s: BillStatus): boolean {
-    return s.kind === 'justReset';
-  }
-
   protected pendingActivity(): boolean {
     return this.escrowValue !== undefined;
-  }
-
-  protected emitFault(code: string, cleared?: boolean): void {
-    this.events.next(cleared ? { type: 'fault', code, cleared } : { type: 'fault', code });
   }
 
   protected readonly resetFault = 'VALIDATOR_RESET';

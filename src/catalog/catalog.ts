@@ -81,14 +81,14 @@ const summaries = new WeakMap<Catalog, { anyAvailable: boolean; highestPrice: nu
 function summary(catalog: Catalog): { anyAvailable: boolean; highestPrice: number } {
   let s = summaries.get(catalog);
   if (!s) {
-    let any = false;
+    let sellable = false;
     let highest = 0;
     for (const col of Object.values(catalog)) {
       if (availability(catalog, col.code) !== 'available') continue;
-      any = true;
+      sellable = true;
       if (col.price > highest) highest = col.price;
     }
-    s = { anyAvailable: any, highestPrice: highest };
+    s = { anyAvailable: sellable, highestPrice: highest };
     summaries.set(catalog, s);
   }
   return s;
