@@ -25,27 +25,37 @@ if (!port) throw new Error('soak-worker runs in a worker thread');
 const go = new Promise<void>((resolve) => port.once('message', () => resolve()));
 const reply = (r: SoakReply): void => port.postMessage(r);
 
-if (job.kind === 'port') {
+/** One machine to soak: a session by number, and how to shut it down. */
+interface Soak {
+  session(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function portSoak(): Promise<Soak> {
   const config = loadConfigFile(fileURLToPath(new URL('../../sim/machines/demo.yaml', import.meta.url)));
   const columns = config.catalog.slots.map((s) => s.code);
   const rig = await createRig(config);
-  for (let i = 0; i < job.warmup; i++) await runSession(rig, i, columns);
-  reply({ type: 'ready' });
-  await go;
-  const t0 = performance.now();
-  for (let i = 0; i < job.sessions; i++) await runSession(rig, job.warmup + i, columns);
-  reply({ type: 'done', ms: performance.now() - t0 });
-  await rig.controller.stop();
-  rig.sim.dispose();
-} else {
+  return {
+    session: (n) => runSession(rig, n, columns),
+    close: async () => {
+      await rig.controller.stop();
+      rig.sim.dispose();
+    },
+  };
+}
+
+async function wireSoak(): Promise<Soak> {
   const config = soakConfig();
   const columns = config.catalog.slots.map((s) => s.code);
   const rig = await createWireRig(config, new VirtualClock());
-  for (let i = 0; i < job.warmup; i++) await wireSession(rig, i, columns);
-  reply({ type: 'ready' });
-  await go;
-  const t0 = performance.now();
-  for (let i = 0; i < job.sessions; i++) await wireSession(rig, job.warmup + i, columns);
-  reply({ type: 'done', ms: performance.now() - t0 });
-  await closeWireRig(rig);
+  return { session: (n) => wireSession(rig, n, columns), close: () => closeWireRig(rig) };
 }
+
+const soak = job.kind === 'port' ? await portSoak() : await wireSoak();
+for (let i = 0; i < job.warmup; i++) await soak.session(i);
+reply({ type: 'ready' });
+await go;
+const t0 = performance.now();
+for (let i = 0; i < job.sessions; i++) await soak.session(job.warmup + i);
+reply({ type: 'done', ms: performance.now() - t0 });
+await soak.close();
