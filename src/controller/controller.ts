@@ -7,7 +7,7 @@ import { Subject, Subscription, type Observable } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import type { MachineConfig } from '../config/schema.ts';
-import type { CoinCounts, LinkState, MachinePorts, PayoutResult } from '../ports/index.ts';
+import type { CoinCounts, LinkState, MachinePorts, PayoutResult, StorageHealth } from '../ports/index.ts';
 import { isDeviceError } from '../ports/index.ts';
 import type { MachineEvent } from './events.ts';
 import { vmcMachine, type DeviceName, type Payout, type VmcEvent, type VmcInput } from './machine.ts';
@@ -28,6 +28,8 @@ export interface ControllerOptions {
   readonly clock: Clock;
   readonly logger?: Logger;
   readonly restore?: VmcInput['restore'];
+  /** The journal's storage health; `low` or `failed` stops new money from being taken. */
+  readonly storage$?: Observable<StorageHealth>;
   /** Called with each domain event before anything else sees it (the journal hooks in here). */
   readonly beforeEvent?: (event: MachineEvent, at: number) => void;
 }
@@ -171,6 +173,8 @@ export class Controller {
             return this.send({ type: 'TUBES', levels: e.levels });
           case 'returnPressed':
             return this.send({ type: 'RETURN' });
+          case 'slug':
+            return this.send({ type: 'SLUG', count: e.count });
           case 'fault':
             return this.send({ type: 'FAULT', device: 'coin', code: e.code, cleared: e.cleared ?? false });
         }
@@ -214,6 +218,13 @@ export class Controller {
               return this.send({ type: 'FAULT', device: 'card', code: e.code, cleared: e.cleared ?? false });
           }
         }),
+      );
+    }
+    if (this.opts.storage$) {
+      this.subs.add(
+        this.opts.storage$.subscribe((h) =>
+          this.send(h.status === 'ok' ? { type: 'STORAGE', status: 'ok' } : { type: 'STORAGE', status: h.status, detail: h.detail }),
+        ),
       );
     }
     this.subs.add(ports.keypad.keys$.subscribe((key) => this.send({ type: 'KEY', key })));

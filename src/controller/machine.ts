@@ -157,6 +157,10 @@ export type VmcEvent =
   | { type: 'FAULT'; device: DeviceName; code: string; cleared: boolean; detail?: string }
   | { type: 'PAYOUT_DONE'; paid: CoinCounts; complete: boolean; faultCode?: string }
   | { type: 'NOTICE'; lines: readonly string[] }
+  /** The journal's storage health (see StorageHealth in the ports). */
+  | { type: 'STORAGE'; status: 'ok' | 'low' | 'failed'; detail?: string }
+  /** Coins the mechanism could not identify: an audit count, never money, never a fault. */
+  | { type: 'SLUG'; count: number }
   | { type: 'NOTICE_CLEAR' }
   | { type: 'SERVICE_CLEAR_FAULTS' }
   | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' }

@@ -26,6 +26,8 @@ export type CoinMechEvent =
   | { readonly type: 'tubes'; readonly levels: CoinCounts }
   /** The coin-return lever / escrow request on the mechanism was pressed. */
   | { readonly type: 'returnPressed' }
+  /** Coins the mechanism could not identify (slugs, MDB 4.2 §5.3 POLL status): counted, never money. */
+  | { readonly type: 'slug'; readonly count: number }
   /** A non-fatal status from the mechanism, e.g. COIN_JAM, TUBE_SENSOR; `cleared` ends it. */
   | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean };
 
@@ -153,3 +155,12 @@ export interface MachinePorts {
   readonly drop: DropSensorPort;
   readonly door: DoorPort;
 }
+
+// ---------------------------------------------------------------- storage (the journal's disk)
+
+/**
+ * Whether the journal can still record what money needs. `low`: below the free-space reserve, so
+ * no new money may be taken, but what is held can still be recorded and honoured. `failed`: a write
+ * failed; nothing more can be trusted to disk.
+ */
+export type StorageHealth = { readonly status: 'ok' } | { readonly status: 'low' | 'failed'; readonly detail: string };
