@@ -176,7 +176,7 @@ export class Controller {
           case 'slug':
             return this.send({ type: 'SLUG', count: e.count });
           case 'fault':
-            return this.send({ type: 'FAULT', device: 'coin', code: e.code, cleared: e.cleared ?? false });
+            return this.send({ type: 'FAULT', device: 'coin', code: e.code, cleared: e.cleared ?? false, detail: e.detail, advisory: e.advisory });
         }
       }),
     );
@@ -194,7 +194,7 @@ export class Controller {
             case 'rejected':
               return this.send({ type: 'BILL_REJECTED' });
             case 'fault':
-              return this.send({ type: 'FAULT', device: 'bill', code: e.code, cleared: e.cleared ?? false });
+              return this.send({ type: 'FAULT', device: 'bill', code: e.code, cleared: e.cleared ?? false, detail: e.detail, advisory: e.advisory });
           }
         }),
       );
@@ -215,7 +215,7 @@ export class Controller {
             case 'sessionEnded':
               return this.send({ type: 'CARD_ENDED' });
             case 'fault':
-              return this.send({ type: 'FAULT', device: 'card', code: e.code, cleared: e.cleared ?? false });
+              return this.send({ type: 'FAULT', device: 'card', code: e.code, cleared: e.cleared ?? false, detail: e.detail, advisory: e.advisory });
           }
         }),
       );

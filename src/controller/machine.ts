@@ -154,7 +154,7 @@ export type VmcEvent =
   | { type: 'BEAM'; broken: boolean }
   | { type: 'DOOR'; open: boolean }
   | { type: 'LINK'; device: DeviceName; status: LinkState['status']; code?: string }
-  | { type: 'FAULT'; device: DeviceName; code: string; cleared: boolean; detail?: string }
+  | { type: 'FAULT'; device: DeviceName; code: string; cleared: boolean; detail?: string; advisory?: boolean }
   | { type: 'PAYOUT_DONE'; paid: CoinCounts; complete: boolean; faultCode?: string }
   | { type: 'NOTICE'; lines: readonly string[] }
   /** The journal's storage health (see StorageHealth in the ports). */

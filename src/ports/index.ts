@@ -28,8 +28,12 @@ export type CoinMechEvent =
   | { readonly type: 'returnPressed' }
   /** Coins the mechanism could not identify (slugs, MDB 4.2 §5.3 POLL status): counted, never money. */
   | { readonly type: 'slug'; readonly count: number }
-  /** A non-fatal status from the mechanism, e.g. COIN_JAM, TUBE_SENSOR; `cleared` ends it. */
-  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean };
+  /**
+   * A status from the mechanism, e.g. COIN_JAM, TUBE_SENSOR; `cleared` ends it. `advisory` marks a
+   * fault the operator must see (audit, status) that does not stop sales, e.g. an exchange whose
+   * outcome could not be fully reconciled.
+   */
+  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean; readonly detail?: string; readonly advisory?: boolean };
 
 export interface PayoutResult {
   /** What actually left the tubes, coin by coin, as far as the device can tell. */
@@ -59,7 +63,7 @@ export type BillEvent =
   | { readonly type: 'returned'; readonly value: Minor }
   /** An unrecognised bill was refused at the slot (never money in the machine). */
   | { readonly type: 'rejected' }
-  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean };
+  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean; readonly detail?: string; readonly advisory?: boolean };
 
 export interface BillValidatorPort extends Device {
   readonly events$: Observable<BillEvent>;
@@ -78,7 +82,7 @@ export type CashlessEvent =
   /** The reader wants the session over (card removed, timeout on its side). */
   | { readonly type: 'sessionCancel' }
   | { readonly type: 'sessionEnded' }
-  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean };
+  | { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean; readonly detail?: string; readonly advisory?: boolean };
 
 export interface CashlessPort extends Device {
   readonly events$: Observable<CashlessEvent>;
