@@ -52,6 +52,8 @@ export class Controller {
   private lastLines: string[] = [];
   private lastAcceptance: Acceptance | null = null;
   private started = false;
+  /** One command sequence per device: each command starts after the previous one settled. */
+  private readonly lanes = new Map<string, { tail: Promise<void>; pending: number }>();
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -60,37 +62,44 @@ export class Controller {
     const machine = vmcMachine.provide({
       actions: {
         startMotor: (_, { column }) => {
-          ports.dispenser.motorOn(column).catch((e: unknown) => {
+          this.command('dispenser', () => ports.dispenser.motorOn(column), (e) => {
             this.log.warn({ column, err: String(e) }, 'motor did not start');
             this.send({ type: 'MOTOR_ERROR', code: errorCode(e) });
           });
         },
         stopMotor: () => {
-          ports.dispenser.motorOff().catch((e: unknown) => this.log.error({ err: String(e) }, 'motor did not stop'));
+          this.command('dispenser', () => ports.dispenser.motorOff(), (e) => this.log.error({ err: String(e) }, 'motor did not stop'));
         },
         payout: (_, payout) => {
-          void this.runPayout(payout);
+          this.command('coin', () => this.runPayout(payout), (e) => this.log.error({ err: String(e) }, 'payout not settled'));
         },
         stackBill: () => {
-          ports.bill?.stack().catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill stack failed'));
+          const bill = ports.bill;
+          if (bill) this.command('bill', () => bill.stack(), (e) => this.log.warn({ err: String(e) }, 'bill stack failed'));
         },
         returnBill: () => {
-          ports.bill?.returnBill().catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill return failed'));
+          const bill = ports.bill;
+          if (bill) this.command('bill', () => bill.returnBill(), (e) => this.log.warn({ err: String(e) }, 'bill return failed'));
         },
         cardRequestVend: (_, { price, item }) => {
-          ports.card?.requestVend(price, item).catch((e: unknown) => {
+          const card = ports.card;
+          if (!card) return;
+          this.command('card', () => card.requestVend(price, item), (e) => {
             this.log.warn({ err: String(e) }, 'card vend request failed');
             this.send({ type: 'CARD_DENIED' });
           });
         },
         cardVendSucceeded: (_, { item }) => {
-          ports.card?.vendSucceeded(item).catch((e: unknown) => this.log.error({ err: String(e) }, 'card vend success not delivered'));
+          const card = ports.card;
+          if (card) this.command('card', () => card.vendSucceeded(item), (e) => this.log.error({ err: String(e) }, 'card vend success not delivered'));
         },
         cardVendFailed: () => {
-          ports.card?.vendFailed().catch((e: unknown) => this.log.error({ err: String(e) }, 'card vend failure not delivered'));
+          const card = ports.card;
+          if (card) this.command('card', () => card.vendFailed(), (e) => this.log.error({ err: String(e) }, 'card vend failure not delivered'));
         },
         cardEndSession: () => {
-          ports.card?.endSession().catch((e: unknown) => this.log.warn({ err: String(e) }, 'card end session failed'));
+          const card = ports.card;
+          if (card) this.command('card', () => card.endSession(), (e) => this.log.warn({ err: String(e) }, 'card end session failed'));
         },
       },
     });
@@ -245,6 +254,50 @@ export class Controller {
   }
 
   /**
+   * Runs a device command after every earlier command to the same device has settled (MDB 4.2 §7.4:
+   * VEND SUCCESS must be answered before SESSION COMPLETE, or the reader sees them out of sequence).
+   * With nothing pending the command starts at once, in the same turn as the statechart's action.
+   * `onError` handles a rejection; the sequence goes on with the next command either way.
+   */
+  private command(device: string, run: () => Promise<unknown>, onError: (e: unknown) => void): void {
+    let lane = this.lanes.get(device);
+    if (!lane) {
+      lane = { tail: Promise.resolve(), pending: 0 };
+      this.lanes.set(device, lane);
+    }
+    const current = lane;
+    const start = (): Promise<void> => {
+      let p: Promise<unknown>;
+      try {
+        p = run();
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      return p
+        .then(
+          () => undefined,
+          (e: unknown) => {
+            try {
+              onError(e);
+            } catch (err) {
+              this.log.error({ device, err: String(err) }, 'device command error handler failed');
+            }
+          },
+        )
+        .finally(() => {
+          current.pending -= 1;
+        });
+    };
+    current.pending += 1;
+    current.tail = current.pending === 1 ? start() : current.tail.then(start);
+  }
+
+  /** Settles when every device command issued so far has settled (for a clean stop and for tests). */
+  async commandsSettled(): Promise<void> {
+    await Promise.all([...this.lanes.values()].map((l) => l.tail));
+  }
+
+  /**
    * Pay out and report what really left the tubes. When the mechanism fails outright, the tube
    * levels are read again and the difference is what was paid; the rest becomes a debt.
    */
@@ -284,11 +337,12 @@ export class Controller {
     const prev = this.lastAcceptance;
     this.lastAcceptance = acc;
     if (!prev || !sameList(prev.coins, acc.coins))
-      ports.coin.setAcceptance(acc.coins).catch((e: unknown) => this.log.warn({ err: String(e) }, 'coin acceptance not set'));
-    if (ports.bill && (!prev || !sameList(prev.bills, acc.bills)))
-      ports.bill.setAcceptance(acc.bills).catch((e: unknown) => this.log.warn({ err: String(e) }, 'bill acceptance not set'));
-    if (ports.card && (!prev || prev.card !== acc.card))
-      ports.card.enable(acc.card).catch((e: unknown) => this.log.warn({ err: String(e) }, 'card reader not switched'));
+      this.command('coin', () => ports.coin.setAcceptance(acc.coins), (e) => this.log.warn({ err: String(e) }, 'coin acceptance not set'));
+    const { bill, card } = ports;
+    if (bill && (!prev || !sameList(prev.bills, acc.bills)))
+      this.command('bill', () => bill.setAcceptance(acc.bills), (e) => this.log.warn({ err: String(e) }, 'bill acceptance not set'));
+    if (card && (!prev || prev.card !== acc.card))
+      this.command('card', () => card.enable(acc.card), (e) => this.log.warn({ err: String(e) }, 'card reader not switched'));
   }
 }
 
