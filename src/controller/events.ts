@@ -44,7 +44,8 @@ export type MachineEvent =
   /** A coin put in during service (tube fill): machine money, never customer credit. */
   | { readonly type: 'tubeFilled'; readonly value: Minor; readonly routing: 'tube' | 'cashbox' }
   | { readonly type: 'door'; readonly state: 'open' | 'closed' }
-  | { readonly type: 'faultRaised'; readonly code: string; readonly device: string; readonly detail?: string }
+  /** `advisory`: shown and audited, but it does not stop sales (see Fault in machine.ts). */
+  | { readonly type: 'faultRaised'; readonly code: string; readonly device: string; readonly detail?: string; readonly advisory?: boolean }
   | { readonly type: 'faultCleared'; readonly code: string; readonly device: string }
   | { readonly type: 'priceChanged'; readonly column: string; readonly price: Minor }
   | { readonly type: 'stockChanged'; readonly column: string; readonly stock: number; readonly why: 'vend' | 'refill' | 'service' }

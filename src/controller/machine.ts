@@ -53,6 +53,8 @@ export interface Fault {
   readonly code: string;
   readonly device: string;
   readonly detail?: string;
+  /** The operator must see it (status, faults list, audit), but it neither stops sales nor counts toward `maxOpenFaults`. */
+  readonly advisory?: boolean;
 }
 
 export type DeviceName = 'coin' | 'bill' | 'card' | 'keypad' | 'display' | 'dispenser' | 'drop' | 'door';
@@ -192,8 +194,15 @@ function isLetter(k: Key): boolean {
  */
 function blockingFault(ctx: VmcContext): Fault | undefined {
   return Object.values(ctx.faults).find(
-    (f) => f.code === 'VS' || (ctx.settings.required[f.device as DeviceName] && !COLUMN_FAULT.test(f.code)),
+    (f) => f.advisory !== true && (f.code === 'VS' || (ctx.settings.required[f.device as DeviceName] && !COLUMN_FAULT.test(f.code))),
   );
+}
+
+/** Faults that count toward `maxOpenFaults` (advisory ones do not). */
+function countedFaults(ctx: VmcContext): number {
+  let n = 0;
+  for (const f of Object.values(ctx.faults)) if (f.advisory !== true) n += 1;
+  return n;
 }
 
 const COLUMN_FAULT = /^(HS|CJ)[A-J][0-9]$/;
@@ -205,7 +214,7 @@ export function outOfServiceReason(ctx: VmcContext): string | undefined {
   }
   const f = blockingFault(ctx);
   if (f) return `FAULT ${f.code}`;
-  if (Object.keys(ctx.faults).length >= ctx.settings.policy.maxOpenFaults) return 'TOO MANY FAULTS';
+  if (countedFaults(ctx) >= ctx.settings.policy.maxOpenFaults) return 'TOO MANY FAULTS';
   if (!anyAvailable(ctx.catalog)) return 'NO SALE';
   return undefined;
 }
@@ -427,15 +436,18 @@ const vmc = base.extend({
     }),
     fault: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'FAULT') return;
+      const code = deviceFaultCode(event.device, event.code);
       if (event.cleared) {
-        if (!context.faults[event.code]) return;
-        enqueue.assign({ faults: withoutFault(context.faults, event.code) });
-        enqueue.emit({ type: 'faultCleared', code: event.code, device: event.device });
+        if (!context.faults[code]) return;
+        enqueue.assign({ faults: withoutFault(context.faults, code) });
+        enqueue.emit({ type: 'faultCleared', code, device: event.device });
         return;
       }
-      if (context.faults[event.code]) return;
-      enqueue.assign({ faults: { ...context.faults, [event.code]: { code: event.code, device: event.device, detail: event.detail } } });
-      enqueue.emit({ type: 'faultRaised', code: event.code, device: event.device, detail: event.detail });
+      if (context.faults[code]) return;
+      const advisory = event.advisory === true ? { advisory: true } : {};
+      const detail = event.detail !== undefined ? { detail: event.detail } : {};
+      enqueue.assign({ faults: { ...context.faults, [code]: { code, device: event.device, ...detail, ...advisory } } });
+      enqueue.emit({ type: 'faultRaised', code, device: event.device, ...detail, ...advisory });
     }),
     noticeNotNow: base.enqueueActions(({ context, enqueue }) => {
       enqueue.raise({ type: 'NOTICE', lines: ['NOT AVAILABLE', outOfServiceReason(context) ?? 'PLEASE WAIT'] });
@@ -642,9 +654,10 @@ const vmc = base.extend({
         enqueue.emit({ type: 'debtRecorded', amount: owed, total: debt });
         enqueue.raise({ type: 'NOTICE', lines: [`OWED ${formatMoney(owed, context.settings.currency)}`, 'CALL SERVICE'] });
       }
-      if (faultCode && !context.faults[faultCode]) {
-        enqueue.assign({ faults: addFault(context.faults, faultCode, 'coin', 'payout stopped short') });
-        enqueue.emit({ type: 'faultRaised', code: faultCode, device: 'coin', detail: 'payout stopped short' });
+      const code = faultCode === undefined ? undefined : deviceFaultCode('coin', faultCode);
+      if (code && !context.faults[code]) {
+        enqueue.assign({ faults: addFault(context.faults, code, 'coin', 'payout stopped short') });
+        enqueue.emit({ type: 'faultRaised', code, device: 'coin', detail: 'payout stopped short' });
       }
     }),
     keepExpiredCredit: base.enqueueActions(({ context, enqueue }) => {
@@ -655,8 +668,9 @@ const vmc = base.extend({
     clearFaults: base.enqueueActions(({ context, enqueue }) => {
       let catalog = context.catalog;
       for (const f of Object.values(context.faults)) {
-        // Link faults clear by themselves when the device comes back; keep them.
-        if (f.code.endsWith('_OFFLINE') || f.code.endsWith('_ERROR')) continue;
+        // A link fault of a device still away clears by itself when it comes back; keep it. One
+        // whose device is back (raised by a failed command while the link stayed up) is cleared.
+        if (linkStillDown(context, f)) continue;
         enqueue.emit({ type: 'faultCleared', code: f.code, device: f.device });
         const jammed = /^(HS|CJ)([A-J][0-9])$/.exec(f.code);
         if (jammed?.[2]) {
@@ -665,7 +679,7 @@ const vmc = base.extend({
         }
       }
       const kept: Record<string, Fault> = {};
-      for (const [k, f] of Object.entries(context.faults)) if (k.endsWith('_OFFLINE') || k.endsWith('_ERROR')) kept[k] = f;
+      for (const [k, f] of Object.entries(context.faults)) if (linkStillDown(context, f)) kept[k] = f;
       enqueue.assign({ faults: kept, catalog, sensing: { ...context.sensing, noDropStreak: 0 } });
       enqueue.emit({ type: 'serviceAction', action: 'clearFaults' });
     }),
@@ -1115,6 +1129,23 @@ function withoutFault(faults: Readonly<Record<string, Fault>>, code: string): Re
 
 function addFault(faults: Readonly<Record<string, Fault>>, code: string, device: string, detail: string): Record<string, Fault> {
   return { ...faults, [code]: { code, device, detail } };
+}
+
+/**
+ * One fault vocabulary: a device error code that says the link is gone (`DEVICE_OFFLINE`,
+ * `DEVICE_TIMEOUT`) becomes the link fault of that device (`COIN_OFFLINE`, `COIN_ERROR`), which the
+ * link coming back and the service menu both know how to clear. Any other code is kept as it is.
+ */
+export function deviceFaultCode(device: string, code: string): string {
+  if (code === 'DEVICE_OFFLINE') return `${device.toUpperCase()}_OFFLINE`;
+  if (code === 'DEVICE_TIMEOUT') return `${device.toUpperCase()}_ERROR`;
+  return code;
+}
+
+/** A link fault (`COIN_OFFLINE`, `BILL_ERROR`, ...) whose device's link is still down now. */
+function linkStillDown(ctx: VmcContext, f: Fault): boolean {
+  if (f.code !== `${f.device.toUpperCase()}_OFFLINE` && f.code !== `${f.device.toUpperCase()}_ERROR`) return false;
+  return (ctx.links[f.device] ?? 'online') !== 'online';
 }
 
 /** MDB cashless item numbers: the column's position in the grid (A1 → 11, F8 → 68). */
