@@ -7,11 +7,18 @@ import type { CoinCounts, Minor } from '../ports/index.ts';
 
 export type PaymentKind = 'cash' | 'card' | 'test' | 'free';
 export type PayoutReason = 'change' | 'refund' | 'debt' | 'service';
-export type VendFailReason = 'jam' | 'noDrop' | 'stalled' | 'deviceError';
+/**
+ * `uncertain`: the drop beam broke during the drop window and never cleared, so the sensor cannot
+ * tell whether a product fell; the customer is not charged (money-model.md: no drop confirmed) and
+ * the audit counts the vend apart, as a product that may be missing from the stock.
+ */
+export type VendFailReason = 'jam' | 'noDrop' | 'stalled' | 'deviceError' | 'uncertain';
 
 export type MachineEvent =
   | { readonly type: 'coinInserted'; readonly value: Minor; readonly routing: 'tube' | 'cashbox' }
   | { readonly type: 'coinRejected'; readonly value: Minor }
+  /** Coins the mechanism could not identify (slugs): an audit count, never money, never a fault. */
+  | { readonly type: 'slugs'; readonly count: number }
   | { readonly type: 'billEscrowed'; readonly value: Minor }
   | { readonly type: 'billStacked'; readonly value: Minor }
   | { readonly type: 'billReturned'; readonly value: Minor }

@@ -41,6 +41,8 @@ export interface Vend {
   readonly attempt: number;
   /** Columns already tried for this purchase (for "try another column"). */
   readonly tried: readonly string[];
+  /** The drop beam broke during this vend's drop window and never cleared: a product may have fallen. */
+  readonly uncertain?: boolean;
 }
 
 export interface Payout {
@@ -243,6 +245,9 @@ function planPayout(amount: Minor, tubes: CoinCounts): { plan: CoinCounts; value
 
 // ------------------------------------------------------------------ the machine
 
+/** The most slugs one report can carry that is still taken as a count (MDB: 5 bits, 31). */
+const MAX_SLUGS_PER_REPORT = 1_000;
+
 const FOREVER = 2_147_483_647; // the largest delay a timer takes; used with a guard that is false
 
 const base = setup({
@@ -319,8 +324,10 @@ const vmc = base.extend({
     doorClosed: ({ event }) => event.type === 'DOOR' && !event.open,
     spiralAwayFromHome: ({ context }) => context.vend !== null && context.sensing.awayFromHome.includes(context.vend.column),
     refundRefused: ({ context }) => context.settings.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
+    beamBlocked: ({ context }) => context.sensing.beamBroken,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
+      !context.sensing.beamBroken &&
       context.settings.policy.vend.tryOtherColumns &&
       alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
     serviceOpen: ({ context }) => context.settings.servicePin === null || context.pin.unlocked,
@@ -348,6 +355,11 @@ const vmc = base.extend({
       enqueue.emit({ type: 'coinInserted', value: event.value, routing: event.routing });
       // New credit should show at once, not after a price or a thank-you message.
       if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
+    }),
+    countSlugs: base.enqueueActions(({ event, enqueue }) => {
+      // MDB reports up to 31 slugs per POLL (5 bits); anything else is not a count.
+      if (event.type !== 'SLUG' || !Number.isSafeInteger(event.count) || event.count < 1 || event.count > MAX_SLUGS_PER_REPORT) return;
+      enqueue.emit({ type: 'slugs', count: event.count });
     }),
     serviceFillCoin: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'COIN') return;
@@ -413,7 +425,9 @@ const vmc = base.extend({
     }),
     beam: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'BEAM' || event.broken === context.sensing.beamBroken) return;
-      enqueue.assign({ sensing: { ...context.sensing, beamBroken: event.broken, drops: event.broken ? context.sensing.drops + 1 : context.sensing.drops } });
+      // A drop is the beam breaking and clearing again (a product fell through the light plane). A
+      // beam that breaks and stays broken is something lying on the sensor, not a delivery.
+      enqueue.assign({ sensing: { ...context.sensing, beamBroken: event.broken, drops: event.broken ? context.sensing.drops : context.sensing.drops + 1 } });
       if (!event.broken && context.faults.VS?.detail === 'blocked') {
         enqueue.assign({ faults: withoutFault(context.faults, 'VS') });
         enqueue.emit({ type: 'faultCleared', code: 'VS', device: 'drop' });
@@ -507,6 +521,12 @@ const vmc = base.extend({
       }
       enqueue({ type: 'startMotor', params: { column: v.column } });
     }),
+    faultBeamBlocked: base.enqueueActions(({ context, enqueue }) => {
+      if (context.vend) enqueue.assign({ vend: { ...context.vend, uncertain: true } });
+      if (context.faults.VS) return;
+      enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blocked') });
+      enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
+    }),
     retryTurn: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
       if (!v) return;
@@ -562,7 +582,7 @@ const vmc = base.extend({
       const v = context.vend;
       if (!v) return;
       const jammed = context.catalog[v.column]?.mark === 'jammed';
-      const reason: VendFailReason = jammed ? 'jam' : context.faults.VS?.detail === 'blocked' ? 'deviceError' : 'noDrop';
+      const reason: VendFailReason = v.uncertain === true ? 'uncertain' : jammed ? 'jam' : context.faults.VS?.detail === 'blocked' ? 'deviceError' : 'noDrop';
       enqueue.emit({ type: 'vendFailed', column: v.column, price: v.price, payment: v.payment, reason });
       if (v.payment === 'card') enqueue('cardVendFailed');
       enqueue.assign({ vend: null });
@@ -915,6 +935,7 @@ export const vmcMachine = vmc.createMachine({
         BEAM: { actions: 'beam' },
         LINK: { actions: 'link' },
         FAULT: { actions: 'fault' },
+        SLUG: { actions: 'countSlugs' },
         RECOVERED: { actions: ['recoverColumns', 'payoutDone'] },
       },
       states: {
@@ -1021,6 +1042,10 @@ export const vmcMachine = vmc.createMachine({
             },
             noDrop: {
               always: [
+                // The beam broke during the window and never cleared: the sensor cannot tell whether
+                // a product fell. No drop is confirmed (nothing charged, credit kept, column marked);
+                // VS blocked stops sales until the beam is clear.
+                { guard: 'beamBlocked', target: 'failed', actions: ['faultBeamBlocked', 'markFailed'] },
                 { guard: 'canRetry', target: 'starting', actions: 'retryTurn' },
                 { target: 'failed', actions: 'markFailed' },
               ],

@@ -75,6 +75,7 @@ function events(s: VmcSnapshot): VmcEvent[] {
   if (empty || sales.includes('outOfService')) {
     list.push(
       { type: 'COIN', value: 5, routing: 'rejected' },
+      { type: 'SLUG', count: 1 },
       { type: 'NOTICE', lines: ['HI'] },
       { type: 'NOTICE_CLEAR' },
       { type: 'TUBES', levels: ctx.tubes },
@@ -133,6 +134,8 @@ function serialize(s: VmcSnapshot): string {
     c.faults.VS?.detail ?? null,
     Math.min(marks, 1),
     Math.min(c.sensing.noDropStreak, 3),
+    // A drop is the beam breaking and then clearing: the broken half-way state is its own state.
+    c.sensing.beamBroken,
   ]);
 }
 
