@@ -52,6 +52,7 @@ export class ScenarioError extends Error {
 const EVENT_TYPES_RECORD: Record<MachineEventType, true> = {
   coinInserted: true,
   coinRejected: true,
+  slugs: true,
   billEscrowed: true,
   billStacked: true,
   billReturned: true,

@@ -370,6 +370,8 @@ export function describeEvent(e: MachineEvent, currency: CurrencyFormat): string
       return `coin ${m(e.value)} → ${e.routing}`;
     case 'coinRejected':
       return `coin ${m(e.value)} rejected`;
+    case 'slugs':
+      return `${e.count} slug${e.count === 1 ? '' : 's'} (counted, not credited)`;
     case 'billEscrowed':
     case 'billStacked':
     case 'billReturned':

@@ -173,7 +173,14 @@ export class SimCoinMech extends SimDevice implements CoinMechPort {
       }
       return 'jammed';
     }
-    if (!this.world.isCoin(value) || !this.acceptance.has(value)) {
+    if (!this.world.isCoin(value)) {
+      // Not a coin of this currency: the validator cannot identify it. Like an MDB changer (slug
+      // status, MDB 4.2 §5.3 POLL) the mech counts it as a slug and drops it into the return cup.
+      this.world.coinToCup(value);
+      this.emit({ type: 'slug', count: 1 });
+      return 'rejected';
+    }
+    if (!this.acceptance.has(value)) {
       this.world.coinToCup(value);
       this.emit({ type: 'coin', value, routing: 'rejected' });
       return 'rejected';

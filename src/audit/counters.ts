@@ -45,6 +45,8 @@ export interface CounterSet {
   readonly coinsToCashbox: Tally;
   readonly bills: Tally;
   readonly coinsRejected: number;
+  /** Coins the mechanism could not identify (slugs, MDB 4.2 §5.3): counted, never credited. */
+  readonly slugs: number;
   readonly billsReturned: number;
   /** Payouts by reason (value is what was actually paid). */
   readonly changePaid: Tally;
@@ -98,6 +100,7 @@ export function emptyCounterSet(): CounterSet {
     coinsToCashbox: ZERO,
     bills: ZERO,
     coinsRejected: 0,
+    slugs: 0,
     billsReturned: 0,
     changePaid: ZERO,
     refunds: ZERO,
@@ -178,6 +181,7 @@ function counts(event: MachineEvent): boolean {
     case 'coinInserted':
     case 'tubeFilled':
     case 'coinRejected':
+    case 'slugs':
     case 'billStacked':
     case 'billReturned':
     case 'cardSessionBegan':
@@ -213,6 +217,9 @@ function applyToSet(set: CounterSet, event: MachineEvent, firstPowerUpEver: bool
       break;
     case 'coinRejected':
       n.coinsRejected += 1;
+      break;
+    case 'slugs':
+      n.slugs += event.count;
       break;
     case 'billStacked':
       n.bills = add(n.bills, event.value);

@@ -110,6 +110,7 @@ export function formatAuditReport(input: AuditReportInput): string {
     ['Debts paid by hand', (s) => tally(s.debtsPaid)],
     ['Debts written off', (s) => tally(s.debtsWrittenOff)],
     ['Coins rejected', (s) => String(s.coinsRejected)],
+    ['Slugs', (s) => String(s.slugs)],
     ['Bills returned', (s) => String(s.billsReturned)],
   ]);
   twoWay('CASHLESS', [

@@ -109,6 +109,7 @@ export function initialMachineState(): MachineState {
 const KNOWN_TYPES: ReadonlySet<string> = new Set<MachineEvent['type']>([
   'coinInserted',
   'coinRejected',
+  'slugs',
   'billEscrowed',
   'billStacked',
   'billReturned',

@@ -32,7 +32,7 @@ describe('SimCoinMech: accepting coins', () => {
     expect(sim.world.inserted).toBe(50);
   });
 
-  it('follows the acceptance list: a disabled denomination and a non-currency coin are rejected', async () => {
+  it('follows the acceptance list: a disabled denomination is rejected, a non-currency coin is a slug', async () => {
     const { clock, sim } = rig();
     const coin = sim.devices.coin;
     await coin.setAcceptance([100]);
@@ -49,9 +49,10 @@ describe('SimCoinMech: accepting coins', () => {
     ]);
     expect(values(events).map((e) => (e.type === 'coin' ? `${e.value}:${e.routing}` : e.type))).toEqual([
       '50:rejected',
-      '3:rejected',
+      'slug',
       '100:tube',
     ]);
+    expect(values(events)[1]).toEqual({ type: 'slug', count: 1 });
     expect(sim.world.cup).toEqual({ 3: 1, 50: 1 });
     expect(sim.world.pocketDraws).toBe(3);
   });
