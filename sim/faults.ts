@@ -141,7 +141,10 @@ function usage(name: FaultName): string {
 function parseWhole(text: string, what: string, name: FaultName, signed = false): number {
   const ok = signed ? /^[+-]?\d+$/.test(text) : /^\d+$/.test(text);
   if (!ok) throw new FaultSpecError(`${name}: '${text}' is not ${what} (usage: ${usage(name)})`);
-  return Number(text);
+  const n = Number(text);
+  // Counts, coins and tube differences of a simulated machine: far below this.
+  if (!Number.isSafeInteger(n) || Math.abs(n) > 1_000_000) throw new FaultSpecError(`${name}: '${text}' is out of range (at most 1000000 in size)`);
+  return n;
 }
 
 function parseColumn(text: string, name: FaultName): string {

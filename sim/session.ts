@@ -64,7 +64,7 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, 
  */
 export function parseDuration(text: string): number {
   const s = text.trim().toLowerCase();
-  if (/^\d+$/.test(s)) return Number(s);
+  if (/^\d+$/.test(s)) return boundedDuration(Number(s), text);
   const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
   let total = 0;
   let at = 0;
@@ -76,7 +76,20 @@ export function parseDuration(text: string): number {
     at = part.lastIndex;
   }
   if (s.length === 0) throw new Error('empty duration (use e.g. 500ms, 3s, 2m)');
-  return Math.round(total);
+  return boundedDuration(Math.round(total), text);
+}
+
+/** The longest duration a command takes: 30 days of virtual time (far past any machine timer). */
+export const MAX_DURATION_MS = 30 * 24 * 3_600_000;
+/** The largest amount a command takes, in minor units (a coin, a bill, a price, a card balance). */
+export const MAX_MONEY = 10_000_000;
+/** The most coins one service payout or fill names per denomination. */
+export const MAX_COINS = 10_000;
+
+function boundedDuration(ms: number, text: string): number {
+  if (!Number.isSafeInteger(ms) || ms > MAX_DURATION_MS)
+    throw new Error(`'${text}' is longer than the longest duration a command takes (30 days, ${MAX_DURATION_MS} ms)`);
+  return ms;
 }
 
 /** Virtual time as seconds with milliseconds, e.g. "12.300s". */
@@ -284,14 +297,24 @@ export function parseCommand(line: string): ParsedCommand {
  */
 function parsePlan(args: readonly string[]): CoinCounts | string {
   const plan: Record<number, number> = {};
+  const add = (coinText: string, countText: string, term: string): string | undefined => {
+    const coin = Number(coinText);
+    const count = Number(countText);
+    if (!Number.isSafeInteger(coin) || coin <= 0 || coin > MAX_MONEY) return `'${term}': the coin ${coinText} is not a coin value (1 to ${MAX_MONEY} minor units)`;
+    const total = (plan[coin] ?? 0) + count;
+    if (!Number.isSafeInteger(count) || total > MAX_COINS) return `'${term}': ${countText} coins is more than one command moves (at most ${MAX_COINS} per coin)`;
+    plan[coin] = total;
+    return undefined;
+  };
   if (args.length === 2 && args.every((a) => /^\d+$/.test(a))) {
-    plan[Number(args[0])] = Number(args[1]);
-    return plan;
+    const bad = add(args[0] ?? '', args[1] ?? '', args.join(' '));
+    return bad ?? plan;
   }
   for (const term of args) {
     const m = /^(\d+)x(\d+)$/i.exec(term);
     if (!m) return `'${term}' is not <coin>x<count>, e.g. 50x4 (or give one coin and a count: 50 4)`;
-    plan[Number(m[1])] = (plan[Number(m[1])] ?? 0) + Number(m[2]);
+    const bad = add(m[1] ?? '', m[2] ?? '', term);
+    if (bad) return bad;
   }
   return plan;
 }
@@ -750,7 +773,10 @@ export class SimSession {
   }
 
   private readMoney(text: string): Minor {
-    return parseMoney(text, this.currency);
+    const v = parseMoney(text, this.currency);
+    if (!Number.isSafeInteger(v) || v > MAX_MONEY)
+      throw new Error(`'${text}' is more money than a command takes (at most ${money(MAX_MONEY, this.currency)})`);
+    return v;
   }
 
   /** The service menu (door open). Refill also fills the simulated spirals, so the count stays true. */

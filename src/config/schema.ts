@@ -68,6 +68,11 @@ export const policySchema = z.object({
       returnHomeMs: ms.default(6_000),
       /** How long the drop sensor is watched after the motor stops. */
       dropWindowMs: ms.default(3_000),
+      /**
+       * A beam broken longer than this is blocked (VS), not a product falling through: its clearing
+       * is not counted as a drop. A falling product shadows the beam for tens of ms.
+       */
+      beamBlockedMs: ms.min(1).max(60_000).default(1_000),
       /** Extra revolutions on a column when no drop is seen. */
       retries: z.number().int().min(0).max(3).default(1),
       /** On a failed column, try another column holding the same product. */

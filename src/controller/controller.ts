@@ -10,6 +10,7 @@ import type { MachineConfig } from '../config/schema.ts';
 import type { CoinCounts, LinkState, MachinePorts, PayoutResult, StorageHealth } from '../ports/index.ts';
 import { isDeviceError } from '../ports/index.ts';
 import type { MachineEvent } from './events.ts';
+import { eventProblem } from './bounds.ts';
 import { vmcMachine, type DeviceName, type Payout, type VmcEvent, type VmcInput } from './machine.ts';
 import { acceptance, displayLines, sameList, type Acceptance, type VmcSnapshot } from './view.ts';
 
@@ -32,7 +33,12 @@ export interface ControllerOptions {
   readonly storage$?: Observable<StorageHealth>;
   /** Called with each domain event before anything else sees it (the journal hooks in here). */
   readonly beforeEvent?: (event: MachineEvent, at: number) => void;
+  /** The statechart to run (default: the vending statechart); tests give one with a failing action. */
+  readonly machine?: typeof vmcMachine;
 }
+
+/** The fault journalled when the statechart itself fails (a guard or an action threw). */
+export const CONTROLLER_ERROR = 'CONTROLLER_ERROR';
 
 export interface TimedEvent {
   readonly at: number;
@@ -52,6 +58,7 @@ export class Controller {
   private lastLines: string[] = [];
   private lastAcceptance: Acceptance | null = null;
   private started = false;
+  private failure: Error | null = null;
   /** One command sequence per device: each command starts after the previous one settled. */
   private readonly lanes = new Map<string, { tail: Promise<void>; pending: number }>();
 
@@ -59,7 +66,7 @@ export class Controller {
     this.log = opts.logger ?? silentLogger;
     this.events$ = this.eventsSubject.asObservable();
     const { ports } = opts;
-    const machine = vmcMachine.provide({
+    const machine = (opts.machine ?? vmcMachine).provide({
       actions: {
         startMotor: (_, { column }) => {
           this.command('dispenser', () => ports.dispenser.motorOn(column), (e) => {
@@ -119,7 +126,7 @@ export class Controller {
     this.subs.add(
       this.actor.subscribe({
         next: (s) => this.applyOutputs(s),
-        error: (e) => this.log.error({ err: String(e) }, 'statechart error'),
+        error: (e) => this.failSafe(e),
       }),
     );
     this.actor.start();
@@ -147,8 +154,58 @@ export class Controller {
     this.eventsSubject.complete();
   }
 
+  /**
+   * Feeds one event to the statechart. Numbers are bounded here (bounds.ts): an event out of bounds
+   * is refused and logged; a payout report that cannot be read is taken as a payout that failed
+   * with nothing known paid (the whole amount becomes a recorded debt, never a silent loss).
+   */
   send(event: VmcEvent): void {
+    if (this.failure) {
+      this.log.error({ event: event.type }, 'controller out of service after a statechart error: event not handled');
+      return;
+    }
+    const problem = eventProblem(event);
+    if (problem !== undefined) {
+      this.log.error({ problem }, 'event out of bounds refused');
+      if (event.type === 'PAYOUT_DONE') this.actor.send({ type: 'PAYOUT_DONE', paid: {}, complete: false, faultCode: 'PAYOUT_FAILED' });
+      return;
+    }
     this.actor.send(event);
+  }
+
+  /** The statechart error that stopped the controller, or null while it runs. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /**
+   * A statechart error (a guard or an action threw) is loud and safe, never silent: the money
+   * devices stop taking money, the motor stops, the display says OUT OF SERVICE, the error is logged
+   * and journalled as a CONTROLLER_ERROR fault. The credit held stays in the journal as it was.
+   */
+  private failSafe(e: unknown): void {
+    if (this.failure) return;
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.failure = err;
+    this.log.error({ err: err.message, stack: err.stack }, 'statechart error: the controller is out of service until restarted');
+    const event: MachineEvent = { type: 'faultRaised', code: CONTROLLER_ERROR, device: 'controller', detail: err.message.slice(0, 200) };
+    const at = this.opts.clock.now();
+    try {
+      this.opts.beforeEvent?.(event, at);
+    } catch (j) {
+      this.log.error({ err: String(j) }, 'statechart error could not be journalled');
+    }
+    this.eventsSubject.next({ at, event });
+    const { ports } = this.opts;
+    const warn = (what: string) => (x: unknown) => this.log.error({ err: String(x) }, what);
+    ports.dispenser.motorOff().catch(warn('motor did not stop after a statechart error'));
+    ports.coin.setAcceptance([]).catch(warn('coin acceptance not switched off after a statechart error'));
+    ports.bill?.setAcceptance([]).catch(warn('bill acceptance not switched off after a statechart error'));
+    ports.card?.enable(false).catch(warn('card reader not switched off after a statechart error'));
+    const lines = ['OUT OF SERVICE', 'CALL SERVICE'].slice(0, ports.display.rows).map((l) => l.slice(0, ports.display.cols));
+    while (lines.length < ports.display.rows) lines.push('');
+    this.lastLines = lines;
+    ports.display.show(lines).catch(warn('display not updated after a statechart error'));
   }
 
   get snapshot(): VmcSnapshot {

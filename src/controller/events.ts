@@ -8,7 +8,7 @@ import type { CoinCounts, Minor } from '../ports/index.ts';
 export type PaymentKind = 'cash' | 'card' | 'test' | 'free';
 export type PayoutReason = 'change' | 'refund' | 'debt' | 'service';
 /**
- * `uncertain`: the drop beam broke during the drop window and never cleared, so the sensor cannot
+ * `uncertain`: the drop beam broke during the vend and stayed broken (blocked), so the sensor cannot
  * tell whether a product fell; the customer is not charged (money-model.md: no drop confirmed) and
  * the audit counts the vend apart, as a product that may be missing from the stock.
  */

@@ -8,6 +8,7 @@
  * - door: closed / open (open means service mode for sales).
  * - keypad: empty / letter typed (a digit then completes a selection).
  * - notice: none / showing (a timed message such as a price or SOLD OUT).
+ * - beam: clear / broken / blocked (the drop sensor; a break that clears in time is a drop).
  * - sales: idle → session (credit or a card) → authorising (card) → vending → paying → idle, plus
  *   service (door open) and outOfService (a required device or too many faults).
  *
@@ -126,6 +127,16 @@ export interface VmcContext {
   readonly links: Readonly<Record<string, LinkState['status']>>;
   readonly faults: Readonly<Record<string, Fault>>;
   readonly pin: PinEntry;
+  /**
+   * The journal's disk: `low` or `failed` stops new money (acceptance off) while the credit held is
+   * still shown and honoured; idle, the machine is out of service with the reason shown.
+   */
+  readonly storage: StorageState;
+}
+
+export interface StorageState {
+  readonly status: 'ok' | 'low' | 'failed';
+  readonly detail?: string;
 }
 
 export interface VmcInput {
@@ -216,6 +227,8 @@ export function outOfServiceReason(ctx: VmcContext): string | undefined {
   }
   const f = blockingFault(ctx);
   if (f) return `FAULT ${f.code}`;
+  // A customer with credit or a card keeps the session: what is held can still be spent or returned.
+  if (ctx.storage.status !== 'ok' && !hasCustomer(ctx)) return ctx.storage.status === 'low' ? 'STORAGE FULL' : 'STORAGE FAILED';
   if (countedFaults(ctx) >= ctx.settings.policy.maxOpenFaults) return 'TOO MANY FAULTS';
   if (!anyAvailable(ctx.catalog)) return 'NO SALE';
   return undefined;
@@ -276,6 +289,7 @@ const base = setup({
     leaveHome: ({ context }) => context.settings.policy.vend.leaveHomeMs,
     returnHome: ({ context }) => context.settings.policy.vend.returnHomeMs,
     dropWindow: ({ context }) => context.settings.policy.vend.dropWindowMs,
+    beamBlocked: ({ context }) => context.settings.policy.vend.beamBlockedMs,
     cardApproval: ({ context }) => context.settings.policy.cardApprovalTimeoutMs,
   },
 });
@@ -307,11 +321,12 @@ const vmc = base.extend({
     },
     testVendable: ({ context, event }) =>
       event.type === 'SERVICE_TEST_VEND' && context.catalog[event.column]?.enabled === true && deviceUsable(context, 'dispenser'),
+    // Checked coin by coin before summing: a guard must never throw (sumCounts throws on nonsense).
     servicePayable: ({ context, event }) =>
       event.type === 'SERVICE_PAYOUT' &&
-      sumCounts(event.plan) > 0 &&
       deviceUsable(context, 'coin') &&
-      Object.entries(event.plan).every(([d, n]) => n >= 0 && n <= (context.tubes[Number(d)] ?? 0)),
+      Object.entries(event.plan).every(([d, n]) => Number.isSafeInteger(n) && n >= 0 && n <= (context.tubes[Number(d)] ?? 0)) &&
+      sumCounts(event.plan) > 0,
     hasCard: ({ context }) => context.card !== null,
     cardOnly: ({ context }) => context.card !== null && context.credit === 0,
     refundExpiredCredit: ({ context }) => context.settings.policy.saveCreditExpiry === 'refund' && deviceUsable(context, 'coin'),
@@ -324,10 +339,13 @@ const vmc = base.extend({
     doorClosed: ({ event }) => event.type === 'DOOR' && !event.open,
     spiralAwayFromHome: ({ context }) => context.vend !== null && context.sensing.awayFromHome.includes(context.vend.column),
     refundRefused: ({ context }) => context.settings.policy.mustBuyBeforeRefund && !context.purchased && context.credit > 0,
-    beamBlocked: ({ context }) => context.sensing.beamBroken,
+    beamBlocked: ({ context }) => context.sensing.beamBroken || context.vend?.uncertain === true,
+    beamNowBroken: ({ event }) => event.type === 'BEAM' && event.broken,
+    beamNowClear: ({ event }) => event.type === 'BEAM' && !event.broken,
     hasAlternative: ({ context }) =>
       context.vend !== null &&
       !context.sensing.beamBroken &&
+      context.vend.uncertain !== true &&
       context.settings.policy.vend.tryOtherColumns &&
       alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
     serviceOpen: ({ context }) => context.settings.servicePin === null || context.pin.unlocked,
@@ -355,6 +373,11 @@ const vmc = base.extend({
       enqueue.emit({ type: 'coinInserted', value: event.value, routing: event.routing });
       // New credit should show at once, not after a price or a thank-you message.
       if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
+    }),
+    storage: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'STORAGE') return;
+      if (context.storage.status === event.status && context.storage.detail === event.detail) return;
+      enqueue.assign({ storage: event.detail === undefined ? { status: event.status } : { status: event.status, detail: event.detail } });
     }),
     countSlugs: base.enqueueActions(({ event, enqueue }) => {
       // MDB reports up to 31 slugs per POLL (5 bits); anything else is not a count.
@@ -423,12 +446,29 @@ const vmc = base.extend({
       enqueue.assign({ card: null });
       enqueue.emit({ type: 'cardSessionEnded' });
     }),
-    beam: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'BEAM' || event.broken === context.sensing.beamBroken) return;
-      // A drop is the beam breaking and clearing again (a product fell through the light plane). A
-      // beam that breaks and stays broken is something lying on the sensor, not a delivery.
-      enqueue.assign({ sensing: { ...context.sensing, beamBroken: event.broken, drops: event.broken ? context.sensing.drops : context.sensing.drops + 1 } });
-      if (!event.broken && context.faults.VS?.detail === 'blocked') {
+    beamBreaks: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ sensing: { ...context.sensing, beamBroken: true } });
+    }),
+    /** The beam broke and cleared within `beamBlockedMs`: a product fell through the light plane. */
+    beamPassed: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ sensing: { ...context.sensing, beamBroken: false, drops: context.sensing.drops + 1 } });
+      if (context.faults.VS?.detail === 'blocked') {
+        enqueue.assign({ faults: withoutFault(context.faults, 'VS') });
+        enqueue.emit({ type: 'faultCleared', code: 'VS', device: 'drop' });
+      }
+    }),
+    /** Broken for longer than a product takes to fall: something lies on the sensor (VS blocked). */
+    beamStuck: base.enqueueActions(({ context, enqueue }) => {
+      // During a vend, a product may have fallen into the shadow: that vend's outcome is unknown.
+      if (context.vend) enqueue.assign({ vend: { ...context.vend, uncertain: true } });
+      if (context.faults.VS) return;
+      enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blocked') });
+      enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
+    }),
+    /** A blocked beam clears: the sensor works again, but nothing was seen falling. */
+    beamUnblocked: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ sensing: { ...context.sensing, beamBroken: false } });
+      if (context.faults.VS?.detail === 'blocked') {
         enqueue.assign({ faults: withoutFault(context.faults, 'VS') });
         enqueue.emit({ type: 'faultCleared', code: 'VS', device: 'drop' });
       }
@@ -521,11 +561,8 @@ const vmc = base.extend({
       }
       enqueue({ type: 'startMotor', params: { column: v.column } });
     }),
-    faultBeamBlocked: base.enqueueActions(({ context, enqueue }) => {
+    markUncertain: base.enqueueActions(({ context, enqueue }) => {
       if (context.vend) enqueue.assign({ vend: { ...context.vend, uncertain: true } });
-      if (context.faults.VS) return;
-      enqueue.assign({ faults: addFault(context.faults, 'VS', 'drop', 'blocked') });
-      enqueue.emit({ type: 'faultRaised', code: 'VS', device: 'drop', detail: 'blocked' });
     }),
     retryTurn: base.enqueueActions(({ context, enqueue }) => {
       const v = context.vend;
@@ -716,7 +753,7 @@ const vmc = base.extend({
       enqueue.assign({ catalog });
     }),
     setPrice: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'SERVICE_SET_PRICE' || !context.catalog[event.column] || event.price <= 0) return;
+      if (event.type !== 'SERVICE_SET_PRICE' || !context.catalog[event.column] || !Number.isSafeInteger(event.price) || event.price <= 0) return;
       enqueue.assign({ catalog: updateColumn(context.catalog, event.column, { price: event.price }) });
       enqueue.emit({ type: 'priceChanged', column: event.column, price: event.price });
     }),
@@ -790,6 +827,7 @@ export const vmcMachine = vmc.createMachine({
       links,
       faults: input.restore?.faults ?? {},
       pin: { entry: '', unlocked: false },
+      storage: { status: 'ok' },
     };
   },
   states: {
@@ -882,6 +920,28 @@ export const vmcMachine = vmc.createMachine({
       },
     },
 
+    // ---------------------------------------------------------------- drop beam
+    /**
+     * A drop is the beam breaking and clearing again within `beamBlockedMs` (a product falling
+     * through the light plane shadows it for tens of ms). Broken for longer is something lying on
+     * the sensor: VS blocked, and its clearing is not a drop.
+     */
+    beam: {
+      initial: 'clear',
+      states: {
+        clear: {
+          on: { BEAM: { guard: 'beamNowBroken', target: 'broken', actions: 'beamBreaks' } },
+        },
+        broken: {
+          after: { beamBlocked: { target: 'blocked', actions: 'beamStuck' } },
+          on: { BEAM: { guard: 'beamNowClear', target: 'clear', actions: 'beamPassed' } },
+        },
+        blocked: {
+          on: { BEAM: { guard: 'beamNowClear', target: 'clear', actions: 'beamUnblocked' } },
+        },
+      },
+    },
+
     // ---------------------------------------------------------------- notice (timed messages)
     notice: {
       initial: 'none',
@@ -932,10 +992,10 @@ export const vmcMachine = vmc.createMachine({
         CARD_BEGIN: { actions: 'cardBegin' },
         CARD_CANCEL: { actions: 'cardDrop' },
         CARD_ENDED: { actions: 'cardDrop' },
-        BEAM: { actions: 'beam' },
         LINK: { actions: 'link' },
         FAULT: { actions: 'fault' },
         SLUG: { actions: 'countSlugs' },
+        STORAGE: { actions: 'storage' },
         RECOVERED: { actions: ['recoverColumns', 'payoutDone'] },
       },
       states: {
@@ -1042,10 +1102,10 @@ export const vmcMachine = vmc.createMachine({
             },
             noDrop: {
               always: [
-                // The beam broke during the window and never cleared: the sensor cannot tell whether
-                // a product fell. No drop is confirmed (nothing charged, credit kept, column marked);
-                // VS blocked stops sales until the beam is clear.
-                { guard: 'beamBlocked', target: 'failed', actions: ['faultBeamBlocked', 'markFailed'] },
+                // The beam is still broken, or was blocked during this vend: the sensor cannot tell
+                // whether a product fell. No drop is confirmed (nothing charged, credit kept, column
+                // marked), no retry and no other column (a second product could follow the first).
+                { guard: 'beamBlocked', target: 'failed', actions: ['markUncertain', 'markFailed'] },
                 { guard: 'canRetry', target: 'starting', actions: 'retryTurn' },
                 { target: 'failed', actions: 'markFailed' },
               ],
@@ -1179,6 +1239,8 @@ export function itemNumber(code: string): number {
 }
 
 function billAcceptable(ctx: VmcContext, value: Minor): boolean {
+  // New money is only taken while the journal can record it.
+  if (ctx.storage.status !== 'ok') return false;
   if (ctx.credit + value > ctx.settings.policy.maxCredit) return false;
   if (!ctx.settings.policy.acceptOnlyIfChangeable) return true;
   return canPay(ctx.credit + value, ctx.tubes);

@@ -109,6 +109,8 @@ export function acceptance(s: VmcSnapshot): Acceptance {
   const ctx = s.context;
   const state = salesState(s);
   if (state === 'service' || state === 'outOfService') return NONE;
+  // The journal cannot take more: no new money, by any means, until it can.
+  if (ctx.storage.status !== 'ok') return NONE;
   const card = deviceUsable(ctx, 'card') && ctx.links.card !== undefined;
   if (state !== 'idle' && state !== 'session') return { coins: [], bills: [], card };
   const top = highestAvailablePrice(ctx.catalog);

@@ -77,6 +77,24 @@ describe('drop detection', () => {
     expect(state()).toBe('idle');
   });
 
+  it('a beam blocked during the vend is not a drop when it clears; the vend is uncertain, never retried (property run 5112)', async () => {
+    const { clock, send, ctx, emitted } = chart();
+    send({ type: 'BEAM', broken: true });
+    await clock.advance(1_000);
+    expect(ctx().faults.VS?.detail).toBe('blocked');
+    send({ type: 'BEAM', broken: false });
+    expect(ctx().faults).toEqual({});
+    expect(emitted.some((e) => e.type === 'vendSucceeded')).toBe(false);
+    // A product may have fallen into the shadow: no second turn that could drop another one.
+    await clock.advance(30_000);
+    expect(emitted.filter((e) => e.type === 'vendStarted')).toHaveLength(1);
+    expect(emitted.some((e) => e.type === 'vendSucceeded')).toBe(false);
+    expect(emitted.filter((e) => e.type === 'vendFailed')).toEqual([{ type: 'vendFailed', column: 'A1', price: 120, payment: 'cash', reason: 'uncertain' }]);
+    expect(ctx().credit).toBe(120);
+    expect(ctx().debt).toBe(0);
+    expect(ctx().faults).toEqual({});
+  });
+
   it('a beam broken before the motor starts refuses the vend (deviceError), as before', () => {
     const clock = new VirtualClock();
     const config = loadConfigFile(demoConfigFile);

@@ -76,6 +76,7 @@ function events(s: VmcSnapshot): VmcEvent[] {
     list.push(
       { type: 'COIN', value: 5, routing: 'rejected' },
       { type: 'SLUG', count: 1 },
+      { type: 'STORAGE', status: ctx.storage.status === 'ok' ? 'low' : 'ok' },
       { type: 'NOTICE', lines: ['HI'] },
       { type: 'NOTICE_CLEAR' },
       { type: 'TUBES', levels: ctx.tubes },
