@@ -108,6 +108,20 @@ export const serviceSchema = z.object({
   pin: z
     .preprocess((v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v), z.string().regex(/^\d{4,8}$/, 'must be 4 to 8 digits'))
     .optional(),
+  /**
+   * Wrong PINs back off and lock out (src/controller/pin.ts): after each wrong PIN the keypad waits
+   * `backoffMs` (× `growth` per further wrong PIN); after `attempts` wrong PINs in a row the service
+   * menu is locked for `lockoutMs` (× `growth` per further lockout, at most `maxLockoutMs`).
+   */
+  lockout: z
+    .object({
+      attempts: z.number().int().min(1).max(20).default(3),
+      backoffMs: z.number().int().min(0).max(3_600_000).default(2_000),
+      lockoutMs: z.number().int().min(1_000).max(2_147_483_647).default(300_000),
+      growth: z.number().min(1).max(10).default(2),
+      maxLockoutMs: z.number().int().min(1_000).max(2_147_483_647).default(86_400_000),
+    })
+    .prefault({}),
 });
 
 export const simSchema = z

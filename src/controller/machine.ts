@@ -9,6 +9,7 @@
  * - keypad: empty / letter typed (a digit then completes a selection).
  * - notice: none / showing (a timed message such as a price or SOLD OUT).
  * - beam: clear / broken / blocked (the drop sensor; a break that clears in time is a drop).
+ * - pinGuard: ready / waiting / lockedOut (wrong service PINs back off and lock out).
  * - sales: idle → session (credit or a card) → authorising (card) → vending → paying → idle, plus
  *   service (door open) and outOfService (a required device or too many faults).
  *
@@ -31,6 +32,7 @@ import {
 } from '../catalog/catalog.ts';
 import { bestEffortChange, canPay, makeChange } from '../money/change.ts';
 import { formatMoney, sumCounts } from '../money/currency.ts';
+import { NO_PIN_RECORD, backoffMs, lockoutMs, sanePinRecord, type PinPolicy, type PinRecord } from './pin.ts';
 
 // ------------------------------------------------------------------ context
 
@@ -76,6 +78,8 @@ export interface Settings {
   readonly required: Readonly<Record<DeviceName, boolean>>;
   /** The service PIN (config `service.pin`), or null when service needs none. */
   readonly servicePin: string | null;
+  /** Back-off and lockout for wrong PINs (config `service.lockout`). */
+  readonly pinPolicy: PinPolicy;
 }
 
 /** What the drop sensor and the home switches have told the controller so far. */
@@ -90,8 +94,8 @@ export interface Sensing {
   readonly awayFromHome: readonly string[];
 }
 
-/** Service PIN entry while the door is open. */
-export interface PinEntry {
+/** Service PIN entry while the door is open, and the wrong-PIN record (kept across door openings). */
+export interface PinEntry extends PinRecord {
   /** Digits typed towards the PIN since the door opened or the last CLEAR / wrong PIN. */
   readonly entry: string;
   /** The right PIN was typed since the door opened (kept across test vends and payouts). */
@@ -142,7 +146,7 @@ export interface StorageState {
 export interface VmcInput {
   readonly config: MachineConfig;
   /** Restored state (crash recovery); omitted on a fresh start. */
-  readonly restore?: Partial<Pick<VmcContext, 'catalog' | 'credit' | 'debt' | 'tubes' | 'purchased' | 'faults'>>;
+  readonly restore?: Partial<Pick<VmcContext, 'catalog' | 'credit' | 'debt' | 'tubes' | 'purchased' | 'faults'>> & { readonly pin?: PinRecord };
 }
 
 // ------------------------------------------------------------------ events
@@ -177,6 +181,8 @@ export type VmcEvent =
   /** Coins the mechanism could not identify: an audit count, never money, never a fault. */
   | { type: 'SLUG'; count: number }
   | { type: 'NOTICE_CLEAR' }
+  /** Raised by the chart itself after a wrong PIN (the PIN guard region decides back-off or lockout). */
+  | { type: 'PIN_FAILED' }
   | { type: 'SERVICE_CLEAR_FAULTS' }
   | { type: 'SERVICE_SETTLE_DEBT'; how: 'paid' | 'writtenOff' }
   /** Refill one column (or all) to capacity. */
@@ -291,6 +297,8 @@ const base = setup({
     dropWindow: ({ context }) => context.settings.policy.vend.dropWindowMs,
     beamBlocked: ({ context }) => context.settings.policy.vend.beamBlockedMs,
     cardApproval: ({ context }) => context.settings.policy.cardApprovalTimeoutMs,
+    pinBackoff: ({ context }) => backoffMs(context.settings.pinPolicy, context.pin.failures),
+    pinLockout: ({ context }) => lockoutMs(context.settings.pinPolicy, context.pin.lockouts),
   },
 });
 
@@ -349,6 +357,9 @@ const vmc = base.extend({
       context.settings.policy.vend.tryOtherColumns &&
       alternativeColumn(context.catalog, context.vend.column, context.vend.tried) !== undefined,
     serviceOpen: ({ context }) => context.settings.servicePin === null || context.pin.unlocked,
+    pinNotReady: not(stateIn('#vmc.pinGuard.ready')),
+    pinLockedOut: ({ context }) => context.pin.lockedOut,
+    lockoutDue: ({ context }) => context.pin.failures >= context.settings.pinPolicy.attempts,
     pinDigit: ({ event }) => event.type === 'KEY' && DIGITS.has(event.key),
     pinClear: ({ event }) => event.type === 'KEY' && event.key === 'CLEAR',
     pinRight: ({ context, event }) => event.type === 'KEY' && DIGITS.has(event.key) && `${context.pin.entry}${event.key}` === context.settings.servicePin,
@@ -767,13 +778,29 @@ const vmc = base.extend({
       if (context.notice) enqueue.raise({ type: 'NOTICE_CLEAR' });
     }),
     unlockService: base.enqueueActions(({ enqueue }) => {
-      enqueue.assign({ pin: { entry: '', unlocked: true } });
+      enqueue.assign({ pin: { ...NO_PIN_RECORD, entry: '', unlocked: true } });
       enqueue.emit({ type: 'serviceAction', action: 'unlock' });
     }),
     wrongPin: base.enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ pin: { ...context.pin, entry: '' } });
+      enqueue.assign({ pin: { ...context.pin, entry: '', failures: context.pin.failures + 1 } });
       enqueue.emit({ type: 'serviceAction', action: 'wrongPin' });
-      enqueue.raise({ type: 'NOTICE', lines: ['WRONG PIN', 'TRY AGAIN'] });
+      enqueue.raise({ type: 'NOTICE', lines: ['WRONG PIN', 'PLEASE WAIT'] });
+      enqueue.raise({ type: 'PIN_FAILED' });
+    }),
+    /** Keys typed while the PIN guard waits or is locked out are not PIN digits. */
+    pinRefused: base.enqueueActions(({ context, enqueue }) => {
+      if (context.pin.entry !== '') enqueue.assign({ pin: { ...context.pin, entry: '' } });
+      enqueue.raise({ type: 'NOTICE', lines: context.pin.lockedOut ? ['SERVICE LOCKED', 'TRY LATER'] : ['WRONG PIN', 'PLEASE WAIT'] });
+    }),
+    startLockout: base.enqueueActions(({ context, enqueue }) => {
+      const lockouts = context.pin.lockouts + 1;
+      const ms = lockoutMs(context.settings.pinPolicy, lockouts);
+      enqueue.assign({ pin: { ...context.pin, entry: '', failures: 0, lockouts, lockedOut: true } });
+      enqueue.emit({ type: 'serviceAction', action: 'pinLockout', detail: `${context.pin.failures} wrong PINs; locked for ${ms} ms` });
+    }),
+    endLockout: base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ pin: { ...context.pin, lockedOut: false } });
+      enqueue.emit({ type: 'serviceAction', action: 'pinLockoutEnded' });
     }),
     settleDebt: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SERVICE_SETTLE_DEBT' || context.debt <= 0) return;
@@ -810,6 +837,7 @@ export const vmcMachine = vmc.createMachine({
         bills: cfg.devices.bill.present ? cfg.currency.bills : [],
         required,
         servicePin: cfg.service.pin ?? null,
+        pinPolicy: cfg.service.lockout,
       },
       catalog: input.restore?.catalog ?? catalogFromConfig(cfg.catalog.slots),
       credit: input.restore?.credit ?? 0,
@@ -826,7 +854,7 @@ export const vmcMachine = vmc.createMachine({
       sensing: { drops: 0, dropsAtVendStart: 0, beamBroken: false, noDropStreak: 0, awayFromHome: [] },
       links,
       faults: input.restore?.faults ?? {},
-      pin: { entry: '', unlocked: false },
+      pin: { ...sanePinRecord(input.restore?.pin), entry: '', unlocked: false },
       storage: { status: 'ok' },
     };
   },
@@ -856,7 +884,7 @@ export const vmcMachine = vmc.createMachine({
               actions: base.enqueueActions(({ context, enqueue }) => {
                 enqueue.emit({ type: 'door', state: 'closed' });
                 // Closing the door locks service again.
-                if (context.pin.unlocked || context.pin.entry !== '') enqueue.assign({ pin: { entry: '', unlocked: false } });
+                if (context.pin.unlocked || context.pin.entry !== '') enqueue.assign({ pin: { ...context.pin, entry: '', unlocked: false } });
                 if (!context.settings.policy.clearFailedOnDoorClose) return;
                 const { catalog, cleared } = clearFailedMarks(context.catalog);
                 if (cleared.length === 0) return;
@@ -916,6 +944,29 @@ export const vmcMachine = vmc.createMachine({
               },
             ],
           },
+        },
+      },
+    },
+
+    // ---------------------------------------------------------------- service PIN guard
+    /**
+     * Wrong PINs back off and lock out (pin.ts). Kept apart from the door so that closing and opening
+     * the door does not reset it; a lockout restored after a restart starts here again.
+     */
+    pinGuard: {
+      initial: 'ready',
+      states: {
+        ready: {
+          always: { guard: 'pinLockedOut', target: 'lockedOut' },
+          on: {
+            PIN_FAILED: [{ guard: 'lockoutDue', target: 'lockedOut', actions: 'startLockout' }, { target: 'waiting' }],
+          },
+        },
+        waiting: {
+          after: { pinBackoff: 'ready' },
+        },
+        lockedOut: {
+          after: { pinLockout: { target: 'ready', actions: 'endLockout' } },
         },
       },
     },
@@ -1169,6 +1220,7 @@ export const vmcMachine = vmc.createMachine({
               on: {
                 KEY: [
                   { guard: 'pinClear', actions: 'clearPin' },
+                  { guard: 'pinNotReady', actions: 'pinRefused' },
                   { guard: 'pinRight', target: 'unlocked', actions: 'unlockService' },
                   { guard: 'pinWrong', actions: 'wrongPin' },
                   { guard: 'pinDigit', actions: 'typePin' },

@@ -63,6 +63,8 @@ function baseLines(s: VmcSnapshot, ctx: VmcContext): string[] {
       // Locked behind the service PIN: the entry shows as stars, a wrong PIN as a notice.
       if (s.matches({ sales: { service: 'locked' } })) {
         if (ctx.notice) return [...ctx.notice];
+        if (s.matches({ pinGuard: 'lockedOut' })) return ['SERVICE LOCKED', 'TRY LATER'];
+        if (s.matches({ pinGuard: 'waiting' })) return ['SERVICE MODE', 'PLEASE WAIT'];
         return ['SERVICE MODE', ctx.pin.entry === '' ? 'ENTER PIN' : `PIN ${'*'.repeat(ctx.pin.entry.length)}`];
       }
       return ['SERVICE MODE', ctx.debt > 0 ? `DEBT ${money(ctx, ctx.debt)}` : 'DOOR OPEN'];

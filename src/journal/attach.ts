@@ -118,6 +118,7 @@ export function restoreInput(config: MachineConfig, rec: RecoveryResult): NonNul
     debt: Math.max(0, rec.ledger.debt),
     tubes: rec.tubes ?? {},
     faults,
+    ...(rec.state.pin !== undefined ? { pin: rec.state.pin } : {}),
   };
 }
 

@@ -33,6 +33,7 @@ import type { Ledger, OpenCardApproval } from '../audit/ledger.ts';
 import type { MachineEvent, PaymentKind, PayoutReason } from '../controller/events.ts';
 import type { CoinCounts, Minor } from '../ports/index.ts';
 import type { Journal } from './store.ts';
+import { applyPinEvent, NO_PIN_RECORD, type PinRecord } from '../controller/pin.ts';
 
 export type ColumnMark = 'failed' | 'jammed' | 'soldOut' | 'ok';
 
@@ -84,6 +85,8 @@ export interface MachineState {
   /** Last tube read, advanced by coins routed to tubes and coins paid out since (null: never read). */
   readonly tubes: CoinCounts | null;
   readonly openFaults: readonly OpenFault[];
+  /** Wrong service PINs and lockouts (a lockout survives a restart); absent in older snapshots. */
+  readonly pin?: PinRecord;
   readonly pendingVend: InFlightVend | null;
   readonly pendingPayout: InFlightPayout | null;
   /** Events of types this build does not know (journalled by a newer build); skipped. */
@@ -197,6 +200,9 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       break;
     case 'faultCleared':
       n.openFaults = n.openFaults.filter((f) => !(f.code === event.code && f.device === event.device));
+      break;
+    case 'serviceAction':
+      n.pin = applyPinEvent(state.pin ?? NO_PIN_RECORD, event);
       break;
     default:
       break;

@@ -174,19 +174,22 @@ function strictEvents(s: VmcSnapshot): VmcEvent[] {
 }
 
 /** A machine with a service PIN: the locked service menu and its keypad entry. */
-const pinInput = { config: parseConfig({ ...config, service: { pin: '1234' } }), restore: { tubes } };
+// Restored with three wrong PINs on record, so the lockout decision shows as its own transition.
+const pinInput = { config: parseConfig({ ...config, service: { pin: '1234' } }), restore: { tubes, pin: { failures: 3, lockouts: 0, lockedOut: false } } };
 
 function pinEvents(s: VmcSnapshot): VmcEvent[] {
   const list: VmcEvent[] = [{ type: 'DOOR', open: !s.matches({ door: 'open' }) }];
   if (s.matches({ door: 'open' }))
     for (const key of ['1', '2', '3', '4', '9', 'CLEAR'] as const) list.push({ type: 'KEY', key });
   if (s.matches({ sales: { service: 'unlocked' } })) list.push({ type: 'SERVICE_CLEAR_FAULTS' });
+  list.push({ type: 'PIN_FAILED' });
   for (const node of s._nodes) for (const t of node.after) list.push({ type: t.eventType } as unknown as VmcEvent);
   return list;
 }
 
 function pinSerialize(s: VmcSnapshot): string {
-  return JSON.stringify([s.value, s.context.pin.entry, s.context.pin.unlocked]);
+  const p = s.context.pin;
+  return JSON.stringify([s.value, p.entry, p.unlocked, Math.min(p.failures, 3), Math.min(p.lockouts, 2), p.lockedOut]);
 }
 
 type Adjacency = Record<string, { state: VmcSnapshot; transitions: Record<string, { event: VmcEvent; state: VmcSnapshot }> }>;

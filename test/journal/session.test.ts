@@ -100,6 +100,8 @@ describe('service PIN', () => {
     expect(wrong?.ok).toBe(false);
     expect(wrong?.output).toEqual(['service pin: WRONG PIN']);
     expect(s.display[0]).toBe('WRONG PIN');
+    // A wrong PIN makes the keypad wait (service.lockout.backoffMs) before it takes digits again.
+    await run(s, 'wait 3s');
 
     await run(s, 'press 12');
     expect(s.display).toEqual(['SERVICE MODE', 'PIN **']);
