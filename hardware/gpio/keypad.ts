@@ -20,6 +20,33 @@ import type { Key, KeypadPort, LinkState } from '../../src/ports/index.ts';
 import { type GpioBoard, inverse, levelValue } from './board.ts';
 import { keyForLabel, type KeypadOptions } from './config.ts';
 
+/**
+ * The matrix pins of a keypad: their levels, traced, decode to the keys pressed (a service PIN
+ * included). A GPIO trace never records them; see `maskedPinFrame`.
+ */
+export function keypadTracePins(
+  opts: Pick<KeypadOptions, 'rowPins' | 'colPins'> | undefined,
+  io: { normalize?(pin: number | string): number } = {},
+): ReadonlySet<number> {
+  const out = new Set<number>();
+  for (const id of opts ? [...opts.rowPins, ...opts.colPins] : []) {
+    // The plugin's pin number, as the board resolves it (board.ts `pin`); a name it cannot map is skipped.
+    const n = typeof id === 'number' ? id : typeof io.normalize === 'function' ? io.normalize(id) : /^\d+$/.test(id) ? Number(id) : undefined;
+    if (n !== undefined && Number.isInteger(n)) out.add(n);
+  }
+  return out;
+}
+
+/**
+ * The trace text of a keypad matrix pin change, with its level left out. Always masked, not only
+ * while a PIN is typed: the scan looks the same for a selection and for a PIN, and a trace must
+ * never depend on the controller telling it which is which. The frame itself stays (keypad activity
+ * is visible for diagnosis); which key was pressed is in the controller's log, not the trace.
+ */
+export function maskedPinFrame(pin: number): { readonly raw: string; readonly meaning: string } {
+  return { raw: `${pin}=*`, meaning: `keypad pin ${pin} (level not traced)` };
+}
+
 interface KeyState {
   readonly key: Key | undefined;
   readonly label: string;

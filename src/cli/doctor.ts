@@ -23,6 +23,7 @@ import { HARDWARE_PORTS, type HardwareConfig, type HardwarePort } from '../confi
 import { formatMoney } from '../money/currency.ts';
 import type { GpioDevices, IoPlugin } from '../../hardware/gpio/index.ts';
 import { loadIoPlugin } from '../../hardware/gpio/index.ts';
+import { keypadTracePins } from '../../hardware/gpio/keypad.ts';
 import type { CctalkIdentity } from '../../hardware/cctalk/index.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { HardwareError, buildHostAdapters, loadMachineWithHardware, describeOpenFailure, openGpio, resolveHardware, systemClock, traceIoPlugin, type HostAdapters, type ResolvedHardware } from './hardware.ts';
@@ -221,7 +222,7 @@ export async function probeHardware(config: MachineConfig, hardware: HardwareCon
       }
       if (io && !failure) {
         try {
-          gpio = await openGpio(g, traceIoPlugin(io, tracer, clock), clock);
+          gpio = await openGpio(g, traceIoPlugin(io, tracer, clock, keypadTracePins(g.options.keypad, io)), clock);
         } catch (e) {
           failure = e instanceof HardwareError ? e.reason.replace(/^GPIO board:\s*/, '') : e instanceof Error ? e.message : String(e);
         }

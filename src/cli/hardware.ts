@@ -35,6 +35,7 @@ import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { MDB_USB_ID, createMdbDevices, mdbBlockSchema, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
 import { cctalkBlockSchema, createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
 import { createGpioDevices, gpioOptionsSchema, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
+import { keypadTracePins, maskedPinFrame } from '../../hardware/gpio/keypad.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 
 // ------------------------------------------------------------------ the real clock
@@ -419,9 +420,14 @@ export function buildHostAdapters(r: ResolvedHardware, deps: HostAdapterDeps): H
  * Wraps an IO plugin so every pin write (tx) and every pin change read back (rx) is traced on bus
  * `gpio`, as the simulator's SimIO does. Everything else passes through to the plugin itself.
  */
-export function traceIoPlugin(io: IoPlugin, tracer: FrameTracer, clock: Clock): IoPlugin {
+export function traceIoPlugin(io: IoPlugin, tracer: FrameTracer, clock: Clock, masked: ReadonlySet<number> = new Set()): IoPlugin {
+  // Keypad matrix pins are traced without their level (hardware/gpio/keypad.ts maskedPinFrame).
   const record = (dir: 'tx' | 'rx', pin: number, value: number): void =>
-    tracer.record({ bus: 'gpio', dir, at: clock.now(), raw: `${pin}=${value ? 1 : 0}`, meaning: `pin ${pin} ${value ? 'high' : 'low'}` });
+    tracer.record(
+      masked.has(pin)
+        ? { bus: 'gpio', dir, at: clock.now(), ...maskedPinFrame(pin) }
+        : { bus: 'gpio', dir, at: clock.now(), raw: `${pin}=${value ? 1 : 0}`, meaning: `pin ${pin} ${value ? 'high' : 'low'}` },
+    );
   return new Proxy(io, {
     get(target, prop) {
       if (prop === 'digitalWrite')
@@ -522,7 +528,7 @@ export async function openHardwarePorts(config: MachineConfig, hardware: Hardwar
     }
     if (resolved.gpio) {
       const io = deps.io ?? (await loadPlugin(resolved.gpio));
-      gpio = await openGpio(resolved.gpio, traceIoPlugin(io, tracer, deps.clock), deps.clock, deps.logger);
+      gpio = await openGpio(resolved.gpio, traceIoPlugin(io, tracer, deps.clock, keypadTracePins(resolved.gpio.options.keypad, io)), deps.clock, deps.logger);
     }
   } catch (e) {
     await host.stop();
