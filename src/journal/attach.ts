@@ -111,7 +111,7 @@ export function restoredCatalog(config: MachineConfig, rec: Pick<RecoveryResult,
 export function restoreInput(config: MachineConfig, rec: RecoveryResult): NonNullable<VmcInput['restore']> {
   const faults: Record<string, Fault> = {};
   // Link faults are not restored: each device reports its link afresh when the controller starts.
-  for (const f of rec.openFaults) if (!LINK_FAULT.test(f.code)) faults[f.code] = { code: f.code, device: f.device };
+  for (const f of rec.openFaults) if (!LINK_FAULT.test(f.code)) faults[f.code] = { code: f.code, device: f.device, ...(f.advisory === true ? { advisory: true } : {}) };
   return {
     catalog: restoredCatalog(config, rec),
     credit: Math.max(0, rec.ledger.credit),

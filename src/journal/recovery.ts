@@ -67,6 +67,8 @@ export interface InFlight {
 export interface OpenFault {
   readonly code: string;
   readonly device: string;
+  /** Shown but not stopping sales (restored as such). */
+  readonly advisory?: boolean;
 }
 
 /** Version of the snapshot format below; a snapshot of another version is ignored (full replay). */
@@ -196,7 +198,8 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       n.columnMarks = { ...n.columnMarks, [event.column]: event.mark };
       break;
     case 'faultRaised':
-      if (!n.openFaults.some((f) => f.code === event.code && f.device === event.device)) n.openFaults = [...n.openFaults, { code: event.code, device: event.device }];
+      if (!n.openFaults.some((f) => f.code === event.code && f.device === event.device))
+        n.openFaults = [...n.openFaults, { code: event.code, device: event.device, ...(event.advisory === true ? { advisory: true } : {}) }];
       break;
     case 'faultCleared':
       n.openFaults = n.openFaults.filter((f) => !(f.code === event.code && f.device === event.device));

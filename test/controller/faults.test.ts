@@ -143,3 +143,37 @@ describe('advisory faults', () => {
     expect(ctx().credit).toBe(0);
   });
 });
+
+describe('advisory faults across a restart', () => {
+  it('come back advisory from the journal: still listed, still not stopping sales', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SimSession } = await import('../../sim/session.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'vendomat-advisory-'));
+    try {
+      const first = await SimSession.start({ journal: { dir } });
+      first.controller.send({ type: 'FAULT', device: 'coin', code: 'COIN_REPLY_LOST', cleared: false, detail: 'POLL reply garbled', advisory: true });
+      await first.exec('status');
+      expect(first.view().faults).toEqual(['COIN_REPLY_LOST']);
+      await first.close();
+      const second = await SimSession.start({ journal: { dir } });
+      try {
+        expect(second.view().faults).toEqual(['COIN_REPLY_LOST']);
+        expect(second.controller.snapshot.context.faults.COIN_REPLY_LOST?.advisory).toBe(true);
+        expect(second.view().state).toBe('idle');
+        await second.exec('coin 2.00');
+        await second.exec('press A1');
+        const v = second.view();
+        expect(v.bin.map((b) => b.column)).toEqual(['A1']);
+        expect(v.credit).toBe(0);
+        expect(v.debt).toBe(0);
+        expect(v.cup).toEqual({ 50: 1, 20: 1, 10: 1 });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
