@@ -665,6 +665,8 @@ const vmc = base.extend({
           }
         }
       } else if (v.payment === 'card') {
+        // VEND SUCCESS first, then SESSION COMPLETE: the shell runs them in this order, each after
+        // the last completed (MDB 4.2 §7.4).
         enqueue({ type: 'cardVendSucceeded', params: { item: itemNumber(v.column) } });
         enqueue('cardEndSession');
         enqueue.assign({ card: null });
