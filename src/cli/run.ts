@@ -36,6 +36,8 @@ export interface RunOptions {
   readonly traceLog?: string;
   /** The journal's directory (default: the config's `journal.dir`, else the data directory). */
   readonly data?: string;
+  /** Accept a missing, empty or older journal on purpose (else refused, naming the file). */
+  readonly startFresh?: boolean;
 }
 
 export interface RunningMachine {
@@ -178,7 +180,14 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
     const late = hw.notReady();
     if (late.length > 0) log.warn({ ports: late }, 'starting while these devices are still coming up');
     // The journal makes a power cut harmless: credit, debts, counters and in-flight moves survive.
-    journaled = await openJournaledController({ config, ports: hw.ports, clock, logger: log, ...(opts.data !== undefined ? { dataDir: opts.data } : {}) });
+    journaled = await openJournaledController({
+      config,
+      ports: hw.ports,
+      clock,
+      logger: log,
+      ...(opts.data !== undefined ? { dataDir: opts.data } : {}),
+      ...(opts.startFresh === true ? { startFresh: true } : {}),
+    });
     const controller = journaled.controller;
     log.info({ journal: journaled.journal.path, credit: controller.snapshot.context.credit }, 'journal open, state recovered');
     const sim = portsUsing(hardware, 'sim').filter((p) => (p !== 'bill' || config.devices.bill.present) && (p !== 'card' || config.devices.card.present));
@@ -212,6 +221,7 @@ export function registerRunCommand(program: Command, io: CliIo, setExit: (code: 
     .addOption(new Option('--log-level <level>', 'log level for the JSON log on stderr').choices(RUN_LOG_LEVELS).default('info'))
     .option('--data <dir>', "the journal's directory (default: the config's journal.dir, else $VENDOMAT_DATA or ~/.local/share/vendomat)")
     .option('--trace-log <file>', 'append every MDB line, ccTalk frame and GPIO pin change here (read it with `vendomat trace`)')
+    .option('--start-fresh', 'accept a missing, empty or older journal on purpose (otherwise refused: its credit and books would be lost)')
     .action(async (opts: RunOptions) => {
       try {
         setExit(await runMachine(opts, io, deps));
