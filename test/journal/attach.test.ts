@@ -110,7 +110,7 @@ describe('journal first, device second', () => {
     expect(seenAt).toEqual({ motorOn: true, dispense: true, stack: true, charge: true });
   });
 
-  it('a journal that fails stops the controller: the command its event enabled never runs', async () => {
+  it('a journal that cannot write refuses moving commands: the command its event enabled never runs', async () => {
     const d = dir();
     const clock = new VirtualClock();
     const sim = createSimMachine(demo, clock);
