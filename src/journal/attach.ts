@@ -123,6 +123,8 @@ export interface JournaledController {
 }
 
 const LINK_FAULT = /_(OFFLINE|ERROR)$/;
+/** Free space below which the start writes its records into the released reserve. */
+const START_ROOM_BYTES = 256 * 1024;
 /** Longest wait between retries of held events. */
 const MAX_RETRY_MS = 5 * 60_000;
 
@@ -303,8 +305,19 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   let retryTimer: { handle: unknown; ms: number } | null = null;
   let closed = false;
 
+  /**
+   * A clock outside the range of dates (pushed past 2^53 ms) must not cost the event: it is
+   * recorded at the last good time, and the clock fault is logged.
+   */
+  const boundedTime = (at: number, type: string): number => {
+    if (Number.isSafeInteger(at) && Math.abs(at) <= MAX_EVENT_TIME) return at;
+    log.error({ journal: journal.path, at: String(at), event: type, recordedAt: lastAt }, 'clock time out of range: event recorded at the last good time');
+    return lastAt;
+  };
+
   /** One event, durable when this returns; `onAppend` side state commits with it. */
-  const append = (event: MachineEvent, at: number = clock.now()): void => {
+  const append = (event: MachineEvent, time: number = clock.now()): void => {
+    const at = boundedTime(time, event.type);
     const write = (): MachineState => {
       const seq = journal.append(event, at);
       // Someone else appended since our last event (`vendomat audit --dex` journals its read):
@@ -323,16 +336,6 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
     lastAt = at;
     // A WAL commit writes whole pages: count one page per event, plus its body.
     guard.noteWritten(4096 + JSON.stringify(event).length);
-  };
-
-  /**
-   * A clock outside the range of dates (pushed past 2^53 ms) must not cost the event: it is
-   * recorded at the last good time, and the clock fault is logged.
-   */
-  const boundedTime = (at: number, type: string): number => {
-    if (Number.isSafeInteger(at) && Math.abs(at) <= MAX_EVENT_TIME) return at;
-    log.error({ journal: journal.path, at: String(at), event: type, recordedAt: lastAt }, 'clock time out of range: event recorded at the last good time');
-    return lastAt;
   };
 
   const scheduleRetry = (): void => {
@@ -381,7 +384,7 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   };
 
   const record = (event: MachineEvent, at: number): void => {
-    unwritten.push({ event, at: boundedTime(at, event.type) });
+    unwritten.push({ event, at });
     flush();
   };
 
@@ -433,6 +436,9 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   if (cardOpen) summary.card = cardOpen;
   if (payout) summary.payout = { reason: payout.payout.reason, amount: payout.payout.amount, paid: payout.paidValue, owed: payout.unpaid, certain: payout.certain };
   if (escrow !== null) summary.escrow = escrow;
+
+  // Too little room even for the start's own records: use the reserve now (the health stays `low`).
+  if (guard.lastFree !== null && guard.lastFree < START_ROOM_BYTES) guard.releaseReserve();
 
   // Recovery is one transaction: a cut during it finds all of it journalled or none of it.
   let starting: Promise<void> = Promise.resolve();
