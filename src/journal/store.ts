@@ -602,6 +602,14 @@ export function openJournal(options: OpenJournalOptions): Journal {
     throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `cannot read the journal's head: ${describe(e)}`, e);
   }
 
+  /** The head marker of a snapshot saved inside a transaction that has not committed yet. */
+  let pendingMarker: JournalHead | null = null;
+  const markCommitted = (): void => {
+    if (pendingMarker === null) return;
+    writeHeadMarker(path, pendingMarker);
+    pendingMarker = null;
+  };
+
   return {
     path,
     schemaVersion: version,
@@ -618,8 +626,11 @@ export function openJournal(options: OpenJournalOptions): Journal {
     transaction(fn) {
       live();
       try {
-        return db.transaction(fn)();
+        const out = db.transaction(fn)();
+        if (!db.inTransaction) markCommitted();
+        return out;
       } catch (e) {
+        if (!db.inTransaction) pendingMarker = null;
         // Only SQLite's own failures are the journal's; the caller's errors pass through as they are.
         if (isJournalError(e) || sqliteCode(e) === undefined) throw e;
         throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `transaction: ${describe(e)}`, e);
@@ -691,7 +702,10 @@ export function openJournal(options: OpenJournalOptions): Journal {
           return at ?? '';
         }),
       );
-      writeHeadMarker(path, { seq, chain });
+      // Inside a caller's transaction the snapshot is not committed yet: the marker must never run
+      // ahead of the file, so it is written once the outermost transaction commits.
+      pendingMarker = { seq, chain };
+      if (!db.inTransaction) markCommitted();
     },
     latestSnapshot(problems) {
       live();

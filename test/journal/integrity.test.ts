@@ -209,6 +209,32 @@ describe('a journal that existed cannot come back empty', () => {
     accepted.close();
   });
 
+  it('the marker never runs ahead of the file: a snapshot inside a transaction marks only once it commits', () => {
+    const d = dir();
+    const j = open(d);
+    const marker = headMarkerPath(j.path);
+    j.append(coin(100));
+    expect(() =>
+      j.transaction(() => {
+        j.append(coin(100));
+        takeSnapshot(j);
+        expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({ seq: 0 });
+        throw new Error('cut before the commit');
+      }),
+    ).toThrow('cut before the commit');
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({ seq: 0 });
+    j.close();
+    // The rolled-back snapshot left no marker ahead of the file: it opens.
+    const k = open(d);
+    expect(k.lastSeq()).toBe(1);
+    k.transaction(() => {
+      k.append(coin(50));
+      takeSnapshot(k);
+    });
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({ seq: 2 });
+    k.close();
+  });
+
   it('the marker is written when the journal is created and with each snapshot', () => {
     const d = dir();
     const j = open(d);
