@@ -171,6 +171,7 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
   if (opts.traceLog !== undefined) traceLog = openTraceLog(tracer, opts.traceLog);
   const stop = stopRequested(deps.signal);
   let journaled: JournaledController | undefined;
+  let closeFailed = false;
   try {
     hw.start();
     // Let the devices initialise first (MDB RESET/SETUP, ccTalk identity), so the controller does
@@ -203,13 +204,19 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
   } finally {
     stop.dispose();
     const limit = deps.stopTimeoutMs ?? 10_000;
-    if (journaled && !(await within(clock, journaled.close(), limit)))
-      log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
+    try {
+      if (journaled && !(await within(clock, journaled.close(), limit)))
+        log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
+    } catch (e) {
+      // E.g. events that could not be recorded (a full disk), listed in the log: say so and exit failed.
+      line(io.stderr, `vendomat: ${e instanceof Error ? e.message : String(e)}`);
+      closeFailed = true;
+    }
     await hw.close();
     await traceLog?.close();
   }
   log.info({}, 'stopped');
-  return EXIT.ok;
+  return closeFailed ? EXIT.failed : EXIT.ok;
 }
 
 /** Adds `vendomat run` to the program. */
