@@ -55,10 +55,10 @@ export function loadSavedSim(journal: Journal): PersistedSim | null {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new PersistError(`the saved simulated world is not valid JSON: ${(e as Error).message}`);
+    throw new PersistError(`${journal.path}: the saved simulated world (side state ${SIM_WORLD_KEY}) is not valid JSON: ${(e as Error).message}`);
   }
   if (!isRecord(v) || v.version !== PERSISTED_SIM_VERSION || typeof v.at !== 'number' || !isRecord(v.world) || !isRecord(v.tallies))
-    throw new PersistError(`the saved simulated world is not a version ${PERSISTED_SIM_VERSION} world`);
+    throw new PersistError(`${journal.path}: the saved simulated world (side state ${SIM_WORLD_KEY}) is not a version ${PERSISTED_SIM_VERSION} world`);
   return v as unknown as PersistedSim;
 }
 

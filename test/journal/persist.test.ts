@@ -132,7 +132,7 @@ describe('WorldPersistence', () => {
   it('a damaged saved world is refused with a clear error', async () => {
     const j = journal();
     j.putSide(SIM_WORLD_KEY, '{not json');
-    expect(() => loadSavedSim(j)).toThrow(/not valid JSON/);
+    expect(() => loadSavedSim(j)).toThrow(/journal\.db: the saved simulated world .*not valid JSON/);
     j.putSide(SIM_WORLD_KEY, '{"version":9}');
     expect(() => loadSavedSim(j)).toThrow(/not a version 1 world/);
     const dir = tempDir();
