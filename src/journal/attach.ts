@@ -106,7 +106,7 @@ export interface JournaledController {
   state(): MachineState;
   /**
    * Journals a service action that happens outside the statechart (counters read, audit read):
-   * `auditRead` resets the interim counters.
+   * `auditRead` resets the interim counters. Never throws: a write that fails is held and retried.
    */
   recordServiceAction(action: string, detail?: string): void;
   /** The write error while events are held in memory unwritten (moving commands refused), or null. */
@@ -515,8 +515,8 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
     },
     retry: () => flush(),
     recordServiceAction(action, detail) {
-      if (failure !== null) throw failure;
-      append({ type: 'serviceAction', action, ...(detail !== undefined ? { detail } : {}) });
+      // In order with the controller's events: held and retried like them when the disk fails.
+      record({ type: 'serviceAction', action, ...(detail !== undefined ? { detail } : {}) }, clock.now());
     },
     async close() {
       if (closed) return;
