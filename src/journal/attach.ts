@@ -38,7 +38,7 @@ import type { OpenCardApproval } from '../audit/ledger.ts';
 import type { BillValidatorPort, CashlessPort, CoinCounts, CoinMechPort, DispenserPort, MachinePorts, Minor, StorageHealth } from '../ports/index.ts';
 import { dirname } from 'node:path';
 import { defaultDataDir } from './paths.ts';
-import { StorageGuard, type StorageOptions } from './storage.ts';
+import { StorageGuard, UNRECORDED_FILE, readUnrecorded, type StorageOptions } from './storage.ts';
 import {
   BOOKS_FAULT,
   applyMachineEvent,
@@ -81,6 +81,8 @@ export interface JournaledControllerOptions {
 export interface RecoveryReport {
   /** The journal as folded at start. */
   readonly recovery: RecoveryResult;
+  /** Events a previous run could not record and kept in `journal.unrecorded`, journalled now. */
+  readonly imported: number;
   /** A vend with no outcome: journalled as failed (nothing charged, credit kept), its column marked for a check. */
   readonly vend: InFlightVend | null;
   /** A card approval with no outcome: journalled as a failed card vend (reverted, not charged). */
@@ -248,6 +250,41 @@ function journalFirstPorts(ports: MachinePorts, later: Later, gate: AcceptanceGa
   return { ...ports, coin, dispenser, ...(bill ? { bill } : {}), ...(card ? { card } : {}) };
 }
 
+/**
+ * Journals the events a previous run kept in `journal.unrecorded` (it closed on a full disk), if
+ * they follow the journal's last event; refuses to start when they do not (the operator decides).
+ */
+function importUnrecorded(journal: Journal, guard: StorageGuard, log: Logger): number {
+  let u;
+  try {
+    u = readUnrecorded(guard.dir);
+  } catch (e) {
+    throw new JournalError('JOURNAL_CORRUPT', journal.path, describeError(e), e);
+  }
+  if (u === null) return 0;
+  const last = journal.lastSeq();
+  const chain = journal.chainAt(last);
+  if (u.afterSeq !== last || (chain !== null && chain !== u.chain))
+    throw new JournalError(
+      'JOURNAL_CORRUPT',
+      journal.path,
+      `${guard.unrecordedPath} holds ${u.events.length} event(s) that could not be recorded after event #${u.afterSeq}, but the journal ends at #${last}` +
+        (u.afterSeq === last ? ' with another chain link' : '') +
+        `: check them (they may be money) and move ${UNRECORDED_FILE} away to start`,
+    );
+  const entries = u.events.map((e, i) => {
+    const at = e.at;
+    const event = e.event;
+    if (typeof event !== 'object' || event === null || !('type' in event) || typeof at !== 'number')
+      throw new JournalError('JOURNAL_CORRUPT', journal.path, `${guard.unrecordedPath}: entry ${i} is not an event; the file was left untouched`);
+    return { event: event as MachineEvent, at };
+  });
+  journal.appendMany(entries);
+  guard.clearUnrecorded();
+  log.warn({ journal: journal.path, events: entries.length }, 'journalled the events the last run could not record (kept in the unrecorded file)');
+  return entries.length;
+}
+
 /** The restore input with the books fault added (device `coin`: a required device, so it stops sales). */
 function withBooksFault(input: NonNullable<VmcInput['restore']>, detail: string | null): NonNullable<VmcInput['restore']> {
   if (detail === null) return input;
@@ -280,6 +317,8 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   const snapshotEvery = opts.snapshotEvery ?? config.journal.snapshotEvery;
   if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new RangeError(`snapshotEvery must be a whole number ≥ 1, got ${snapshotEvery}`);
 
+  const guard = new StorageGuard(dirname(journal.path), opts.storage);
+  const imported = importUnrecorded(journal, guard, log);
   const rec = recover(journal);
   if (rec.snapshotIgnored !== undefined) log.warn({ journal: journal.path, reason: rec.snapshotIgnored }, 'journal snapshot ignored: full replay');
   if (rec.violations.length > 0) log.error({ journal: journal.path, violations: rec.violations }, 'the journal records money moves that break the invariants');
@@ -290,7 +329,6 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
         'check them (vendomat audit), then open the door and clear faults (service clear-faults) to acknowledge and sell again'
       : null;
 
-  const guard = new StorageGuard(dirname(journal.path), opts.storage);
   const retryFirstMs = opts.retryMs ?? 5_000;
 
   let state = rec.state;
@@ -488,6 +526,7 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
 
   const report: RecoveryReport = {
     recovery: rec,
+    imported,
     vend,
     card: vend?.payment === 'card' ? null : cardOpen,
     payout,
@@ -525,9 +564,23 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
       await ctl.stop();
       gateSub.unsubscribe();
       try {
-        // Last chance for held events; if they still cannot be written, say so loudly (never silently).
+        // Last chance for held events; then into the preallocated `journal.unrecorded` (imported at
+        // the next start); if even that fails, say so loudly (never silently).
         if (!flush()) {
           const held = unwritten.map((u) => u.event);
+          let chain: string | null = null;
+          try {
+            chain = journal.chainAt(knownSeq);
+          } catch {
+            // The journal itself is unreadable: nothing to chain the held events to.
+          }
+          if (chain !== null && guard.saveUnrecorded({ afterSeq: knownSeq, chain, events: unwritten })) {
+            log.error(
+              { journal: journal.path, file: guard.unrecordedPath, unwritten: held },
+              'closing with events that could not be recorded: kept in the unrecorded file, written to the journal at the next start',
+            );
+            return;
+          }
           log.error({ journal: journal.path, unwritten: held }, 'closing with events that could not be recorded');
           throw new JournalError(
             'JOURNAL_IO',

@@ -15,11 +15,41 @@
  * unwritten events in memory and retries them.
  */
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { closeSync, existsSync, fsyncSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageHealth } from '../ports/index.ts';
 
 export const RESERVE_FILE = 'journal.reserve';
+/**
+ * Space kept, already allocated, for events that could not be written when the journal closes:
+ * overwritten in place (no new space needed), imported at the next start. See `saveUnrecorded`.
+ */
+export const UNRECORDED_FILE = 'journal.unrecorded';
+export const UNRECORDED_BYTES = 64 * 1024;
+
+/** What `journal.unrecorded` holds: events to append after event `afterSeq` (chain link `chain`). */
+export interface Unrecorded {
+  readonly afterSeq: number;
+  readonly chain: string;
+  readonly events: readonly { readonly event: unknown; readonly at: unknown }[];
+}
+
+/** Reads `journal.unrecorded` in `dir`: null when absent or blank; throws when it cannot be parsed. */
+export function readUnrecorded(dir: string): Unrecorded | null {
+  const file = join(dir, UNRECORDED_FILE);
+  if (!existsSync(file)) return null;
+  const text = readFileSync(file, 'utf8').replace(/\0+$/u, '').trim();
+  if (text === '') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${describe(e)}); the file was left untouched`);
+  }
+  if (typeof v !== 'object' || v === null || !('afterSeq' in v) || !('chain' in v) || !('events' in v) || !Number.isSafeInteger(v.afterSeq) || typeof v.chain !== 'string' || !Array.isArray(v.events))
+    throw new Error(`${file}: not a list of unrecorded events; the file was left untouched`);
+  return { afterSeq: Number(v.afterSeq), chain: v.chain, events: v.events as Unrecorded['events'] };
+}
 
 export interface StorageOptions {
   /** Free bytes below which the health is `low` (no new money). Default 16 MiB. */
@@ -98,7 +128,10 @@ export class StorageGuard {
       return this.publish();
     }
     if (this.reserveBytes > 0 && !existsSync(this.reservePath) && free >= this.lowBytes + this.reserveBytes) {
-      if (this.makeReserve()) free -= this.reserveBytes;
+      if (this.makeZeros(this.reservePath, this.reserveBytes)) free -= this.reserveBytes;
+    }
+    if (!existsSync(this.unrecordedPath) && free >= this.lowBytes + UNRECORDED_BYTES) {
+      if (this.makeZeros(this.unrecordedPath, UNRECORDED_BYTES)) free -= UNRECORDED_BYTES;
     }
     this.lastFree = free;
     const margin = free - this.lowBytes;
@@ -139,18 +172,54 @@ export class StorageGuard {
     this.subject.complete();
   }
 
-  private makeReserve(): boolean {
+  get unrecordedPath(): string {
+    return join(this.dir, UNRECORDED_FILE);
+  }
+
+  /**
+   * Writes events that could not be recorded into `journal.unrecorded`, in place over its
+   * preallocated zeros (so a full disk can still take them). False when they do not fit or the
+   * file is missing or cannot be written.
+   */
+  saveUnrecorded(u: Unrecorded): boolean {
+    const text = Buffer.from(`${JSON.stringify(u)}\n`);
+    if (!existsSync(this.unrecordedPath) || text.length > UNRECORDED_BYTES) return false;
+    return this.overwrite(text);
+  }
+
+  /** Blanks `journal.unrecorded` in place (its events are in the journal now). */
+  clearUnrecorded(): void {
+    if (existsSync(this.unrecordedPath)) this.overwrite(Buffer.alloc(0));
+  }
+
+  private overwrite(text: Buffer): boolean {
     let fd: number | undefined;
     try {
-      fd = openSync(this.reservePath, 'w');
-      const chunk = Buffer.alloc(Math.min(this.reserveBytes, 64 * 1024));
-      for (let left = this.reserveBytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, left));
+      fd = openSync(this.unrecordedPath, 'r+');
+      const block = Buffer.alloc(UNRECORDED_BYTES);
+      text.copy(block);
+      writeSync(fd, block, 0, block.length, 0);
+      fsyncSync(fd);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  private makeZeros(path: string, bytes: number): boolean {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'w');
+      const chunk = Buffer.alloc(Math.min(bytes, 64 * 1024));
+      for (let left = bytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, left));
       fsyncSync(fd);
       return true;
     } catch {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
-      rmSync(this.reservePath, { force: true });
+      rmSync(path, { force: true });
       return false;
     } finally {
       if (fd !== undefined) closeSync(fd);

@@ -6,13 +6,13 @@
  * where this machine can mount one.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkConservation } from '../../src/audit/ledger.ts';
 import type { Logger } from '../../src/controller/controller.ts';
 import { recover } from '../../src/journal/recovery.ts';
-import { RESERVE_FILE } from '../../src/journal/storage.ts';
+import { RESERVE_FILE, UNRECORDED_BYTES, UNRECORDED_FILE } from '../../src/journal/storage.ts';
 import { JournalError, openJournal, type Journal } from '../../src/journal/store.ts';
 import type { StorageHealth } from '../../src/ports/index.ts';
 import { VirtualClock } from '../../sim/clock.ts';
@@ -134,7 +134,54 @@ describe('a write that fails', () => {
     expect(a.sim.world.bin.length).toBe(rec.ledger.cashSales > 0 ? 1 : 0);
   });
 
-  it('closing with events that cannot be written fails loudly, listing them (never a silent loss)', async () => {
+  it('closing with events that cannot be written keeps them in the preallocated unrecorded file: the next start journals them', async () => {
+    const d = dir();
+    let full = false;
+    const journal = flaky(openJournal({ dir: d, clock: new VirtualClock() }), () => full);
+    const { logger, errors } = captured();
+    const a = await boot(d, { journal, logger, storage: { lowBytes: 0, reserveBytes: 0 } });
+    expect(statSync(join(d, UNRECORDED_FILE)).size).toBe(UNRECORDED_BYTES);
+    await coins(a, 200);
+    full = true;
+    await coins(a, 100);
+    a.sim.dispose();
+    await a.jc.close();
+    expect(errors.some((m) => /kept in the unrecorded file/.test(m))).toBe(true);
+    // Overwritten in place: the file did not grow (a full disk could not have given it more).
+    expect(statSync(join(d, UNRECORDED_FILE)).size).toBe(UNRECORDED_BYTES);
+    const b = await boot(d, { from: a });
+    rigs.push(b);
+    expect(b.jc.report.imported).toBe(1);
+    expect(b.jc.controller.snapshot.context.credit).toBe(300);
+    expect(checkConservation(recover(b.jc.journal).ledger)).toEqual([]);
+    // Imported once: the file is blank again.
+    const c = b.jc;
+    b.sim.dispose();
+    await c.close();
+    rigs.splice(rigs.indexOf(b), 1);
+    const e = await boot(d, { from: b });
+    rigs.push(e);
+    expect(e.jc.report.imported).toBe(0);
+    expect(e.jc.controller.snapshot.context.credit).toBe(300);
+  });
+
+  it('an unrecorded file that does not follow the journal is refused by name (the operator decides)', async () => {
+    const d = dir();
+    let full = false;
+    const journal = flaky(openJournal({ dir: d, clock: new VirtualClock() }), () => full);
+    const a = await boot(d, { journal, storage: { lowBytes: 0, reserveBytes: 0 } });
+    full = true;
+    await coins(a, 100);
+    a.sim.dispose();
+    await a.jc.close();
+    // Someone wrote to the journal since (it moved on): the kept events no longer follow it.
+    const j = openJournal({ dir: d, clock: new VirtualClock() });
+    j.append({ type: 'serviceAction', action: 'countersRead' });
+    j.close();
+    await expect(boot(d, { from: a })).rejects.toThrow(/journal\.unrecorded holds 1 event\(s\) .* after event #\d+, but the journal ends at #\d+.*move journal\.unrecorded away/);
+  });
+
+  it('closing with events that cannot be written anywhere fails loudly, listing them (never a silent loss)', async () => {
     const d = dir();
     let full = false;
     const journal = flaky(openJournal({ dir: d, clock: new VirtualClock() }), () => full);
@@ -143,6 +190,7 @@ describe('a write that fails', () => {
     full = true;
     await coins(a, 100);
     a.sim.dispose();
+    rmSync(join(d, UNRECORDED_FILE));
     await expect(a.jc.close()).rejects.toThrow(/closed with 1 event\(s\) that could not be recorded.*coinInserted/);
     expect(errors).toContain('closing with events that could not be recorded');
   });
