@@ -356,20 +356,22 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   /** One event, durable when this returns; `onAppend` side state commits with it. */
   const append = (event: MachineEvent, time: number = clock.now()): void => {
     const at = boundedTime(time, event.type);
-    const write = (): MachineState => {
+    // Nothing here changes until the write committed (a failed `onAppend` rolls the append back).
+    const write = (): { next: MachineState; seq: number } => {
       const seq = journal.append(event, at);
       // Someone else appended since our last event (`vendomat audit --dex` journals its read):
       // fold again from the journal, so the state (and the next snapshot) includes theirs.
       const next = seq === knownSeq + 1 ? applyMachineEvent(state, event) : recover(journal).state;
-      knownSeq = seq;
       opts.onAppend?.({ seq, at, event });
-      if (sinceSnapshot + 1 >= snapshotEvery) {
-        journal.saveSnapshot(seq, next);
-        guard.noteWritten(4096 + JSON.stringify(next).length);
-      }
-      return next;
+      if (sinceSnapshot + 1 >= snapshotEvery) journal.saveSnapshot(seq, next);
+      return { next, seq };
     };
-    state = opts.onAppend ? journal.transaction(write) : write();
+    // One transaction for the event, its side state and the snapshot: a snapshot that fails must
+    // not leave the event written and then held for a retry (it would be written twice).
+    const done = journal.transaction(write);
+    state = done.next;
+    knownSeq = done.seq;
+    if (sinceSnapshot + 1 >= snapshotEvery) guard.noteWritten(4096 + JSON.stringify(state).length);
     sinceSnapshot = sinceSnapshot + 1 >= snapshotEvery ? 0 : sinceSnapshot + 1;
     lastAt = at;
     // A WAL commit writes whole pages: count one page per event, plus its body.

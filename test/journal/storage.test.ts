@@ -165,6 +165,52 @@ describe('a write that fails', () => {
     expect(e.jc.controller.snapshot.context.credit).toBe(300);
   });
 
+  it('a snapshot that fails with its event rolls the event back: held and written once, never twice', async () => {
+    const d = dir();
+    let full = false;
+    const inner = openJournal({ dir: d, clock: new VirtualClock() });
+    const journal: Journal = {
+      ...inner,
+      path: inner.path,
+      schemaVersion: inner.schemaVersion,
+      saveSnapshot: (seq, state) => {
+        if (full) throw new JournalError('JOURNAL_IO', inner.path, 'save snapshot: database or disk is full');
+        inner.saveSnapshot(seq, state);
+      },
+    };
+    const a = await boot(d, { journal, snapshotEvery: 1, storage: { lowBytes: 0, reserveBytes: 0 } });
+    rigs.push(a);
+    full = true;
+    await coins(a, 100);
+    expect(a.jc.unwritten.map((u) => u.event.type)).toEqual(['coinInserted']);
+    full = false;
+    expect(a.jc.retry()).toBe(true);
+    const coinsIn = [...a.jc.journal.readAll()].filter((e) => e.event.type === 'coinInserted');
+    expect(coinsIn).toHaveLength(1);
+    expect(recover(a.jc.journal).ledger.credit).toBe(100);
+    expect(a.jc.state().ledger.credit).toBe(100);
+  });
+
+  it('side state that fails with its event (the simulated world) rolls it back; kept at the stop, it follows the journal', async () => {
+    const d = dir();
+    let full = false;
+    const onAppend = (): void => {
+      if (full) throw new JournalError('JOURNAL_IO', join(d, 'journal.db'), 'side sim_world: database or disk is full');
+    };
+    const a = await boot(d, { onAppend, storage: { lowBytes: 0, reserveBytes: 0 } });
+    await coins(a, 200);
+    full = true;
+    await coins(a, 100);
+    expect(a.jc.unwritten).toHaveLength(1);
+    a.sim.dispose();
+    await a.jc.close();
+    full = false;
+    const b = await boot(d, { from: a });
+    rigs.push(b);
+    expect(b.jc.report.imported).toBe(1);
+    expect(b.jc.controller.snapshot.context.credit).toBe(300);
+  });
+
   it('an unrecorded file that does not follow the journal is refused by name (the operator decides)', async () => {
     const d = dir();
     let full = false;
