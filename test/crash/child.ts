@@ -15,7 +15,7 @@
  * episode (`{"type":"diskFull", ...}` is printed): either every write fails until the journal
  * releases its reserve (the space that frees is what lets the writes succeed again), or the next
  * 1–30 writes fail whatever happens (beyond the reserve: events are held in memory and retried).
- * Both the journal's appends and the world's side writes fail, as they would on a full disk, and
+ * The journal's appends and snapshots and the world's side writes fail, as they would on a full disk, and
  * the parent's kills land before, during and after the episodes.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -212,6 +212,10 @@ function withDiskFull(journal: Journal, dir: string, random: Random, armed: { on
     putSide: (key, value) => {
       write(`side ${key}`);
       journal.putSide(key, value);
+    },
+    saveSnapshot: (seq, state) => {
+      write(`snapshot #${seq}`);
+      journal.saveSnapshot(seq, state);
     },
   };
 }
