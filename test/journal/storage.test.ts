@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { checkConservation } from '../../src/audit/ledger.ts';
 import type { Logger } from '../../src/controller/controller.ts';
 import { recover } from '../../src/journal/recovery.ts';
@@ -344,56 +344,69 @@ describe('a clock pushed past 2^53 ms', () => {
 });
 
 // A real full disk, where this machine lets the test mount a tiny tmpfs (root); skipped visibly otherwise.
-const tmpfsRoot = join(tempDir(), 'tmpfs');
-let mounted = false;
-let mountError = '';
-beforeAll(() => {
-  mkdirSync(tmpfsRoot, { recursive: true });
+function mountTmpfs(): { root: string; error: string | null; unmount: () => void } {
+  const parent = tempDir();
+  const root = join(parent, 'tmpfs');
+  mkdirSync(root);
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', tmpfsRoot], { stdio: 'pipe' });
-    mounted = true;
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', root], { stdio: 'pipe' });
   } catch (e) {
-    mountError = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
+    rmSync(parent, { recursive: true, force: true });
+    return { root, error: e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e), unmount: () => undefined };
   }
-});
-afterAll(() => {
-  if (mounted) execFileSync('umount', [tmpfsRoot]);
-  rmSync(join(tmpfsRoot, '..'), { recursive: true, force: true });
-});
+  return {
+    root,
+    error: null,
+    unmount: () => {
+      execFileSync('umount', [root]);
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
 
 describe('a real tiny disk (tmpfs)', () => {
   it('filled between two coins: no coin is swallowed, the credit survives a restart', async (ctx) => {
-    if (!mounted) {
-      console.warn(`SKIPPED: cannot mount a tmpfs here (${mountError}); the injected-failure tests cover the mechanism`);
+    const disk = mountTmpfs();
+    if (disk.error !== null) {
+      console.warn(`SKIPPED: cannot mount a tmpfs here (${disk.error}); the injected-failure tests cover the mechanism`);
       ctx.skip();
     }
-    const d = join(tmpfsRoot, 'data');
-    const a = await boot(d, { storage: { lowBytes: 256 * 1024, reserveBytes: 128 * 1024 } });
-    await coins(a, 200);
-    // Fill the disk from outside, leaving less than the floor.
-    const filler = join(tmpfsRoot, 'filler');
     try {
-      writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024));
-    } catch {
-      // ENOSPC: the filler took what there was.
+      await fillBetweenCoins(disk.root);
+    } finally {
+      disk.unmount();
     }
-    let inserted = 200;
-    for (let i = 0; i < 40; i++) {
-      await coins(a, 100);
-      inserted += 100;
-    }
-    const world = a.sim.world;
-    const credit = a.jc.controller.snapshot.context.credit;
-    // Every coin is either credit (recorded or held) or back in the cup.
-    expect(credit + countsValue(world.cup)).toBe(inserted);
-    expect(a.jc.storage.status).not.toBe('ok');
-    a.sim.dispose();
-    await a.jc.close().catch(() => undefined);
-    rmSync(filler, { force: true });
-    const b = await boot(d, { from: a });
-    expect(b.jc.controller.snapshot.context.credit).toBe(credit);
-    expect(checkConservation(recover(b.jc.journal).ledger)).toEqual([]);
-    b.sim.dispose();
-    await b.jc.close();
   });
 });
+
+/** Fills the tiny disk between two coins and checks that every coin is credit or in the cup, across a restart. */
+async function fillBetweenCoins(tmpfsRoot: string): Promise<void> {
+  const d = join(tmpfsRoot, 'data');
+  const a = await boot(d, { storage: { lowBytes: 256 * 1024, reserveBytes: 128 * 1024 } });
+  await coins(a, 200);
+  // Fill the disk from outside, leaving less than the floor.
+  const filler = join(tmpfsRoot, 'filler');
+  try {
+    writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024));
+  } catch {
+    // ENOSPC: the filler took what there was.
+  }
+  let inserted = 200;
+  for (let i = 0; i < 40; i++) {
+    await coins(a, 100);
+    inserted += 100;
+  }
+  const world = a.sim.world;
+  const credit = a.jc.controller.snapshot.context.credit;
+  // Every coin is either credit (recorded or held) or back in the cup.
+  expect(credit + countsValue(world.cup)).toBe(inserted);
+  expect(a.jc.storage.status).not.toBe('ok');
+  a.sim.dispose();
+  await a.jc.close().catch(() => undefined);
+  rmSync(filler, { force: true });
+  const b = await boot(d, { from: a });
+  expect(b.jc.controller.snapshot.context.credit).toBe(credit);
+  expect(checkConservation(recover(b.jc.journal).ledger)).toEqual([]);
+  b.sim.dispose();
+  await b.jc.close();
+}
