@@ -21,7 +21,7 @@
  * - the card reader forgets an approval it was never told the outcome of (not charged, reverted);
  * - a bill in escrow stays there: the controller's recovery asks the validator to hand it back.
  */
-import type { Journal } from '../src/journal/store.ts';
+import { JournalError, type Journal } from '../src/journal/store.ts';
 import type { Minor } from '../src/ports/index.ts';
 import { VirtualClock } from './clock.ts';
 import type { SimMachine } from './machine.ts';
@@ -55,10 +55,10 @@ export function loadSavedSim(journal: Journal): PersistedSim | null {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new PersistError(`the saved simulated world is not valid JSON: ${(e as Error).message}`);
+    throw new PersistError(`${journal.path}: the saved simulated world (side state ${SIM_WORLD_KEY}) is not valid JSON: ${(e as Error).message}`);
   }
   if (!isRecord(v) || v.version !== PERSISTED_SIM_VERSION || typeof v.at !== 'number' || !isRecord(v.world) || !isRecord(v.tallies))
-    throw new PersistError(`the saved simulated world is not a version ${PERSISTED_SIM_VERSION} world`);
+    throw new PersistError(`${journal.path}: the saved simulated world (side state ${SIM_WORLD_KEY}) is not a version ${PERSISTED_SIM_VERSION} world`);
   return v as unknown as PersistedSim;
 }
 
@@ -183,11 +183,24 @@ export class WorldPersistence {
     this.tallies[name] = (this.tallies[name] ?? 0) + n;
   }
 
-  /** Writes the world now if it changed since the last write (its own transaction). */
+  /**
+   * Writes the world now if it changed since the last write (its own transaction). A write that
+   * fails (full disk) is not fatal: the world is written again with the next event or flush, and
+   * the journal's own storage health reports the disk; `lastError` keeps the cause.
+   */
   flush(): void {
     if (this.closed) return;
-    this.write();
+    try {
+      this.write();
+      this.lastError = null;
+    } catch (e) {
+      if (!(e instanceof JournalError)) throw e;
+      this.lastError = e;
+    }
   }
+
+  /** Why the last flush could not write the world, or null. */
+  lastError: JournalError | null = null;
 
   /** Writes the world at the end of this JS turn, after every promise continuation of it has run. */
   flushSoon(): void {

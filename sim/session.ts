@@ -505,7 +505,7 @@ export interface SimSessionOptions {
    * the same directory continues where this one stopped (same coins, products, credit and
    * counters); without it a temporary directory is used and removed by `close()`.
    */
-  readonly journal?: { readonly dir?: string };
+  readonly journal?: { readonly dir?: string; readonly startFresh?: boolean };
 }
 
 const AT_REST: ReadonlySet<SalesState> = new Set(['idle', 'session', 'service', 'outOfService']);
@@ -577,7 +577,7 @@ export class SimSession {
     };
     let journal;
     try {
-      journal = openJournal({ dir, clock });
+      journal = openJournal({ dir, clock, ...(opts.journal.startFresh === true ? { startFresh: true } : {}) });
     } catch (e) {
       cleanup();
       throw e;

@@ -44,6 +44,8 @@ export interface SimOptions {
   readonly wire?: boolean;
   readonly traceLog?: string;
   readonly data?: string;
+  /** With `data`: accept a missing, empty or older journal there on purpose. */
+  readonly startFresh?: boolean;
 }
 
 export type SimMode = 'script' | 'plain' | 'ui';
@@ -102,7 +104,7 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
   const session = await SimSession.start({
     config,
-    journal: opts.data !== undefined ? { dir: opts.data } : {},
+    journal: opts.data !== undefined ? { dir: opts.data, ...(opts.startFresh === true ? { startFresh: true } : {}) } : {},
     ...(opts.wire ? { wire: true } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(logger ? { logger } : {}),
@@ -176,6 +178,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)
     .option('--data <dir>', 'journal (and simulated world) directory; a later run continues from it (default: a temporary one, removed on exit)')
+    .option('--start-fresh', 'with --data: accept a missing, empty or older journal there on purpose (otherwise refused: its credit and books would be lost)')
     .option('--wire', 'every device emulated at the wire: the real MDB/ccTalk/GPIO adapters talk to emulators')
     .option('--trace-log <file>', 'with --wire: append every frame to this file (see `vendomat trace`)')
     .addOption(new Option('--log-level <level>', 'log to stderr at this level').choices(LOG_LEVELS))

@@ -36,6 +36,8 @@ export interface RunOptions {
   readonly traceLog?: string;
   /** The journal's directory (default: the config's `journal.dir`, else the data directory). */
   readonly data?: string;
+  /** Accept a missing, empty or older journal on purpose (else refused, naming the file). */
+  readonly startFresh?: boolean;
 }
 
 export interface RunningMachine {
@@ -169,6 +171,7 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
   if (opts.traceLog !== undefined) traceLog = openTraceLog(tracer, opts.traceLog);
   const stop = stopRequested(deps.signal);
   let journaled: JournaledController | undefined;
+  let closeFailed = false;
   try {
     hw.start();
     // Let the devices initialise first (MDB RESET/SETUP, ccTalk identity), so the controller does
@@ -178,7 +181,14 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
     const late = hw.notReady();
     if (late.length > 0) log.warn({ ports: late }, 'starting while these devices are still coming up');
     // The journal makes a power cut harmless: credit, debts, counters and in-flight moves survive.
-    journaled = await openJournaledController({ config, ports: hw.ports, clock, logger: log, ...(opts.data !== undefined ? { dataDir: opts.data } : {}) });
+    journaled = await openJournaledController({
+      config,
+      ports: hw.ports,
+      clock,
+      logger: log,
+      ...(opts.data !== undefined ? { dataDir: opts.data } : {}),
+      ...(opts.startFresh === true ? { startFresh: true } : {}),
+    });
     const controller = journaled.controller;
     log.info({ journal: journaled.journal.path, credit: controller.snapshot.context.credit }, 'journal open, state recovered');
     const sim = portsUsing(hardware, 'sim').filter((p) => (p !== 'bill' || config.devices.bill.present) && (p !== 'card' || config.devices.card.present));
@@ -194,13 +204,19 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
   } finally {
     stop.dispose();
     const limit = deps.stopTimeoutMs ?? 10_000;
-    if (journaled && !(await within(clock, journaled.close(), limit)))
-      log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
+    try {
+      if (journaled && !(await within(clock, journaled.close(), limit)))
+        log.warn({ ms: limit }, 'controller did not stop in time; closing the hardware anyway');
+    } catch (e) {
+      // E.g. events that could not be recorded (a full disk), listed in the log: say so and exit failed.
+      line(io.stderr, `vendomat: ${e instanceof Error ? e.message : String(e)}`);
+      closeFailed = true;
+    }
     await hw.close();
     await traceLog?.close();
   }
   log.info({}, 'stopped');
-  return EXIT.ok;
+  return closeFailed ? EXIT.failed : EXIT.ok;
 }
 
 /** Adds `vendomat run` to the program. */
@@ -212,6 +228,7 @@ export function registerRunCommand(program: Command, io: CliIo, setExit: (code: 
     .addOption(new Option('--log-level <level>', 'log level for the JSON log on stderr').choices(RUN_LOG_LEVELS).default('info'))
     .option('--data <dir>', "the journal's directory (default: the config's journal.dir, else $VENDOMAT_DATA or ~/.local/share/vendomat)")
     .option('--trace-log <file>', 'append every MDB line, ccTalk frame and GPIO pin change here (read it with `vendomat trace`)')
+    .option('--start-fresh', 'accept a missing, empty or older journal on purpose (otherwise refused: its credit and books would be lost)')
     .action(async (opts: RunOptions) => {
       try {
         setExit(await runMachine(opts, io, deps));

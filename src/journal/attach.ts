@@ -18,8 +18,16 @@
  * emitted them, so the shell's device commands would otherwise be invoked before `beforeEvent`
  * runs. The ports handed to the controller therefore start every device command one microtask
  * later, after the step (and its appends) has finished; commands that move money or products are
- * refused once the journal has failed, so nothing happens that the journal cannot record.
+ * refused while the journal cannot write, so nothing happens that the journal cannot record.
+ *
+ * A write that fails (disk full, I/O error) never stops the controller and never drops the event:
+ * the event is held in memory, in order, and retried (with the next event, and on a backing-off
+ * timer); meanwhile the storage health is `failed`, acceptance is off at the ports and moving
+ * commands are refused. A coin already routed when its write failed is therefore still credit on
+ * the display, and on disk as soon as a write succeeds again. See `storage.ts` for the free-space
+ * floor and the reserve that make such a failure rare.
  */
+import type { Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import type { MachineConfig } from '../config/schema.ts';
 import { catalogFromConfig, updateColumn, type Catalog } from '../catalog/catalog.ts';
@@ -27,10 +35,14 @@ import { Controller, silentLogger, type Logger } from '../controller/controller.
 import type { MachineEvent } from '../controller/events.ts';
 import type { Fault, VmcEvent, VmcInput } from '../controller/machine.ts';
 import type { OpenCardApproval } from '../audit/ledger.ts';
-import type { BillValidatorPort, CashlessPort, CoinCounts, CoinMechPort, DispenserPort, MachinePorts, Minor } from '../ports/index.ts';
+import type { BillValidatorPort, CashlessPort, CoinCounts, CoinMechPort, DispenserPort, MachinePorts, Minor, StorageHealth } from '../ports/index.ts';
+import { dirname } from 'node:path';
 import { defaultDataDir } from './paths.ts';
+import { StorageGuard, UNRECORDED_FILE, readUnrecorded, type StorageOptions } from './storage.ts';
 import {
+  BOOKS_FAULT,
   applyMachineEvent,
+  booksSignature,
   recover,
   settleInterruptedPayout,
   type InFlightPayout,
@@ -39,7 +51,7 @@ import {
   type PayoutSettlement,
   type RecoveryResult,
 } from './recovery.ts';
-import { JournalError, openJournal, type Journal, type JournalEntry } from './store.ts';
+import { JournalError, MAX_EVENT_TIME, openJournal, type Journal, type JournalEntry } from './store.ts';
 
 export interface JournaledControllerOptions {
   readonly config: MachineConfig;
@@ -57,12 +69,20 @@ export interface JournaledControllerOptions {
    * here (`journal.putSide`) commits together with the event or not at all.
    */
   readonly onAppend?: (entry: JournalEntry) => void;
+  /** Free-space floor and reserve (see storage.ts); default 16 MiB floor, 2 MiB reserve. */
+  readonly storage?: StorageOptions;
+  /** Passed to `openJournal`: accept a missing, empty or shorter journal on purpose. */
+  readonly startFresh?: boolean;
+  /** First retry of events held after a failed write (doubling up to 5 minutes); default 5 s. */
+  readonly retryMs?: number;
 }
 
 /** What the start found interrupted by the cut, and what was done about it. */
 export interface RecoveryReport {
   /** The journal as folded at start. */
   readonly recovery: RecoveryResult;
+  /** Events a previous run could not record and kept in `journal.unrecorded`, journalled now. */
+  readonly imported: number;
   /** A vend with no outcome: journalled as failed (nothing charged, credit kept), its column marked for a check. */
   readonly vend: InFlightVend | null;
   /** A card approval with no outcome: journalled as a failed card vend (reverted, not charged). */
@@ -73,6 +93,11 @@ export interface RecoveryReport {
   readonly escrow: Minor | null;
   /** Link faults open at the cut: closed, since every link reports afresh at start. */
   readonly linkFaultsCleared: readonly string[];
+  /**
+   * The books do not balance and no operator acknowledged this imbalance: the machine is out of
+   * service with fault `JOURNAL_BOOKS` (detail: the file, the first violation and what to do).
+   */
+  readonly booksFault: string | null;
 }
 
 export interface JournaledController {
@@ -83,16 +108,27 @@ export interface JournaledController {
   state(): MachineState;
   /**
    * Journals a service action that happens outside the statechart (counters read, audit read):
-   * `auditRead` resets the interim counters.
+   * `auditRead` resets the interim counters. Never throws: a write that fails is held and retried.
    */
   recordServiceAction(action: string, detail?: string): void;
-  /** The error that stopped the journal (the controller is then stopped), or null. */
+  /** The write error while events are held in memory unwritten (moving commands refused), or null. */
   readonly failure: Error | null;
+  /** Events held in memory because their write failed, oldest first (retried). */
+  readonly unwritten: readonly { readonly event: MachineEvent; readonly at: number }[];
+  /** The storage health the controller sees (also `controller`'s `storage$`). */
+  readonly storage$: Observable<StorageHealth>;
+  readonly storage: StorageHealth;
+  /** Retries the held events now; true when none are left. */
+  retry(): boolean;
   /** Stops the controller, saves a snapshot and closes the journal. */
   close(): Promise<void>;
 }
 
 const LINK_FAULT = /_(OFFLINE|ERROR)$/;
+/** Free space below which the start writes its records into the released reserve. */
+const START_ROOM_BYTES = 256 * 1024;
+/** Longest wait between retries of held events. */
+const MAX_RETRY_MS = 5 * 60_000;
 
 /** The catalog as the journal last knew it: the config, with journalled stock, prices and marks over it. */
 export function restoredCatalog(config: MachineConfig, rec: Pick<RecoveryResult, 'stock' | 'prices' | 'columnMarks'>): Catalog {
@@ -111,7 +147,9 @@ export function restoredCatalog(config: MachineConfig, rec: Pick<RecoveryResult,
 export function restoreInput(config: MachineConfig, rec: RecoveryResult): NonNullable<VmcInput['restore']> {
   const faults: Record<string, Fault> = {};
   // Link faults are not restored: each device reports its link afresh when the controller starts.
-  for (const f of rec.openFaults) if (!LINK_FAULT.test(f.code)) faults[f.code] = { code: f.code, device: f.device, ...(f.advisory === true ? { advisory: true } : {}) };
+  for (const f of rec.openFaults)
+    if (!LINK_FAULT.test(f.code))
+      faults[f.code] = { code: f.code, device: f.device, ...(f.detail !== undefined ? { detail: f.detail } : {}), ...(f.advisory === true ? { advisory: true } : {}) };
   return {
     catalog: restoredCatalog(config, rec),
     credit: Math.max(0, rec.ledger.credit),
@@ -125,17 +163,51 @@ export function restoreInput(config: MachineConfig, rec: RecoveryResult): NonNul
 type Later = <R>(moves: boolean, run: () => Promise<R>) => Promise<R>;
 
 /**
+ * Acceptance as the controller asks for it, and forced off while the storage cannot take money
+ * (`low` or `failed`): the journal's own guard, whatever the statechart does with `STORAGE`.
+ */
+class AcceptanceGate {
+  private open = true;
+  private coins: readonly number[] = [];
+  private bills: readonly number[] = [];
+  private card = false;
+  constructor(private readonly ports: MachinePorts) {}
+  setCoins(values: readonly number[]): Promise<void> {
+    this.coins = values;
+    return this.ports.coin.setAcceptance(this.open ? values : []);
+  }
+  setBills(values: readonly number[]): Promise<void> {
+    this.bills = values;
+    return this.ports.bill?.setAcceptance(this.open ? values : []) ?? Promise.resolve();
+  }
+  setCard(on: boolean): Promise<void> {
+    this.card = on;
+    return this.ports.card?.enable(this.open && on) ?? Promise.resolve();
+  }
+  /** Re-applies what the controller asked for, or nothing, when the storage health changes. */
+  setOpen(open: boolean): void {
+    if (open === this.open) return;
+    this.open = open;
+    const ignore = (): undefined => undefined;
+    this.ports.coin.setAcceptance(open ? this.coins : []).catch(ignore);
+    this.ports.bill?.setAcceptance(open ? this.bills : []).catch(ignore);
+    this.ports.card?.enable(open && this.card).catch(ignore);
+  }
+}
+
+/**
  * The ports the controller drives: device commands start a microtask later (after the statechart
  * step and its journal appends); `moves` commands (motor on, payout, stack, card request/charge)
- * are refused once the journal failed.
+ * are refused while the journal cannot write. A bill whose stack is refused is handed back: what
+ * cannot be recorded is not taken.
  */
-function journalFirstPorts(ports: MachinePorts, later: Later): MachinePorts {
+function journalFirstPorts(ports: MachinePorts, later: Later, gate: AcceptanceGate): MachinePorts {
   const c = ports.coin;
   const coin: CoinMechPort = {
     name: c.name,
     link$: c.link$,
     events$: c.events$,
-    setAcceptance: (values) => c.setAcceptance(values),
+    setAcceptance: (values) => gate.setCoins(values),
     tubeLevels: () => c.tubeLevels(),
     dispense: (plan) => later(true, () => c.dispense(plan)),
   };
@@ -154,8 +226,12 @@ function journalFirstPorts(ports: MachinePorts, later: Later): MachinePorts {
       name: b.name,
       link$: b.link$,
       events$: b.events$,
-      setAcceptance: (values) => b.setAcceptance(values),
-      stack: () => later(true, () => b.stack()),
+      setAcceptance: (values) => gate.setBills(values),
+      stack: () =>
+        later(true, () => b.stack()).catch((e: unknown) => {
+          if (e instanceof JournalError) void b.returnBill().catch(() => undefined);
+          throw e;
+        }),
       returnBill: () => later(false, () => b.returnBill()),
     };
   }
@@ -166,7 +242,7 @@ function journalFirstPorts(ports: MachinePorts, later: Later): MachinePorts {
       name: k.name,
       link$: k.link$,
       events$: k.events$,
-      enable: (on) => k.enable(on),
+      enable: (on) => gate.setCard(on),
       requestVend: (price, item) => later(true, () => k.requestVend(price, item)),
       vendSucceeded: (item) => later(true, () => k.vendSucceeded(item)),
       vendFailed: () => later(false, () => k.vendFailed()),
@@ -174,6 +250,47 @@ function journalFirstPorts(ports: MachinePorts, later: Later): MachinePorts {
     };
   }
   return { ...ports, coin, dispenser, ...(bill ? { bill } : {}), ...(card ? { card } : {}) };
+}
+
+/**
+ * Journals the events a previous run kept in `journal.unrecorded` (it closed on a full disk), if
+ * they follow the journal's last event; refuses to start when they do not (the operator decides).
+ */
+function importUnrecorded(journal: Journal, guard: StorageGuard, log: Logger): number {
+  let u;
+  try {
+    u = readUnrecorded(guard.dir);
+  } catch (e) {
+    throw new JournalError('JOURNAL_CORRUPT', journal.path, describeError(e), e);
+  }
+  if (u === null) return 0;
+  const last = journal.lastSeq();
+  const chain = journal.chainAt(last);
+  if (u.afterSeq !== last || (chain !== null && chain !== u.chain))
+    throw new JournalError(
+      'JOURNAL_CORRUPT',
+      journal.path,
+      `${guard.unrecordedPath} holds ${u.events.length} event(s) that could not be recorded after event #${u.afterSeq}, but the journal ends at #${last}` +
+        (u.afterSeq === last ? ' with another chain link' : '') +
+        `: check them (they may be money) and move ${UNRECORDED_FILE} away to start`,
+    );
+  const entries = u.events.map((e, i) => {
+    const at = e.at;
+    const event = e.event;
+    if (typeof event !== 'object' || event === null || !('type' in event) || typeof at !== 'number')
+      throw new JournalError('JOURNAL_CORRUPT', journal.path, `${guard.unrecordedPath}: entry ${i} is not an event; the file was left untouched`);
+    return { event: event as MachineEvent, at };
+  });
+  journal.appendMany(entries);
+  guard.clearUnrecorded();
+  log.warn({ journal: journal.path, events: entries.length }, 'journalled the events the last run could not record (kept in the unrecorded file)');
+  return entries.length;
+}
+
+/** The restore input with the books fault added (device `coin`: a required device, so it stops sales). */
+function withBooksFault(input: NonNullable<VmcInput['restore']>, detail: string | null): NonNullable<VmcInput['restore']> {
+  if (detail === null) return input;
+  return { ...input, faults: { ...input.faults, [BOOKS_FAULT]: { code: BOOKS_FAULT, device: 'coin', detail } } };
 }
 
 function describeError(e: unknown): string {
@@ -187,7 +304,8 @@ function describeError(e: unknown): string {
 export async function openJournaledController(opts: JournaledControllerOptions): Promise<JournaledController> {
   const { config, clock } = opts;
   const log = opts.logger ?? silentLogger;
-  const journal = opts.journal ?? openJournal({ dir: opts.dataDir ?? config.journal.dir ?? defaultDataDir(), clock });
+  const journal =
+    opts.journal ?? openJournal({ dir: opts.dataDir ?? config.journal.dir ?? defaultDataDir(), clock, ...(opts.startFresh === true ? { startFresh: true } : {}) });
   try {
     return await start(opts, journal, log);
   } catch (e) {
@@ -201,46 +319,126 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   const snapshotEvery = opts.snapshotEvery ?? config.journal.snapshotEvery;
   if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new RangeError(`snapshotEvery must be a whole number ≥ 1, got ${snapshotEvery}`);
 
+  const guard = new StorageGuard(dirname(journal.path), opts.storage);
+  const imported = importUnrecorded(journal, guard, log);
   const rec = recover(journal);
-  if (rec.snapshotIgnored !== undefined) log.warn({ reason: rec.snapshotIgnored }, 'journal snapshot ignored: full replay');
-  if (rec.violations.length > 0) log.error({ violations: rec.violations }, 'the journal records money moves that break the invariants');
+  if (rec.snapshotIgnored !== undefined) log.warn({ journal: journal.path, reason: rec.snapshotIgnored }, 'journal snapshot ignored: full replay');
+  if (rec.violations.length > 0) log.error({ journal: journal.path, violations: rec.violations }, 'the journal records money moves that break the invariants');
+  // Books that do not balance never start sales, unless the operator acknowledged this very imbalance.
+  const booksFault =
+    rec.violations.length > 0 && booksSignature(rec.ledger) !== (rec.state.booksAcknowledged ?? null)
+      ? `${journal.path}: the books do not balance (${rec.violations[0] ?? ''}${rec.violations.length > 1 ? `; ${rec.violations.length - 1} more` : ''}); ` +
+        'check them (vendomat audit), then open the door and clear faults (service clear-faults) to acknowledge and sell again'
+      : null;
+
+  const retryFirstMs = opts.retryMs ?? 5_000;
 
   let state = rec.state;
   let knownSeq = rec.lastSeq;
   let sinceSnapshot = rec.replayed;
   let failure: Error | null = null;
-  // Set once the controller exists; `fail` may run before that (during the recovery appends).
-  const running: { controller?: Controller } = {};
+  /** Events whose write failed, oldest first: never dropped, retried in order. */
+  const unwritten: { event: MachineEvent; at: number }[] = [];
+  /** The newest journalled time: what an event is recorded at when the clock is out of range. */
+  let lastAt = 0;
+  for (const e of journal.readSince(Math.max(0, rec.lastSeq - 1))) lastAt = e.at;
+  let retryTimer: { handle: unknown; ms: number } | null = null;
+  let closed = false;
+
+  /**
+   * A clock outside the range of dates (pushed past 2^53 ms) must not cost the event: it is
+   * recorded at the last good time, and the clock fault is logged.
+   */
+  const boundedTime = (at: number, type: string): number => {
+    if (Number.isSafeInteger(at) && Math.abs(at) <= MAX_EVENT_TIME) return at;
+    log.error({ journal: journal.path, at: String(at), event: type, recordedAt: lastAt }, 'clock time out of range: event recorded at the last good time');
+    return lastAt;
+  };
 
   /** One event, durable when this returns; `onAppend` side state commits with it. */
-  const append = (event: MachineEvent, at: number = clock.now()): void => {
-    const write = (): MachineState => {
+  const append = (event: MachineEvent, time: number = clock.now()): void => {
+    const at = boundedTime(time, event.type);
+    // Nothing here changes until the write committed (a failed `onAppend` rolls the append back).
+    const write = (): { next: MachineState; seq: number } => {
       const seq = journal.append(event, at);
       // Someone else appended since our last event (`vendomat audit --dex` journals its read):
       // fold again from the journal, so the state (and the next snapshot) includes theirs.
       const next = seq === knownSeq + 1 ? applyMachineEvent(state, event) : recover(journal).state;
-      knownSeq = seq;
       opts.onAppend?.({ seq, at, event });
       if (sinceSnapshot + 1 >= snapshotEvery) journal.saveSnapshot(seq, next);
-      return next;
+      return { next, seq };
     };
-    state = opts.onAppend ? journal.transaction(write) : write();
+    // One transaction for the event, its side state and the snapshot: a snapshot that fails must
+    // not leave the event written and then held for a retry (it would be written twice).
+    const done = journal.transaction(write);
+    state = done.next;
+    knownSeq = done.seq;
+    if (sinceSnapshot + 1 >= snapshotEvery) guard.noteWritten(4096 + JSON.stringify(state).length);
     sinceSnapshot = sinceSnapshot + 1 >= snapshotEvery ? 0 : sinceSnapshot + 1;
+    lastAt = at;
+    // A WAL commit writes whole pages: count one page per event, plus its body.
+    guard.noteWritten(4096 + JSON.stringify(event).length);
   };
 
-  const fail = (e: unknown): void => {
-    if (failure !== null) return;
-    failure = e instanceof Error ? e : new Error(String(e));
-    log.error({ err: describeError(e) }, 'journal append failed: the controller stops (nothing it cannot record may happen)');
-    // Not from inside the statechart step that is emitting: stop once it has finished.
-    queueMicrotask(() => void running.controller?.stop());
+  const scheduleRetry = (): void => {
+    if (retryTimer !== null || closed) return;
+    const ms = Math.min(MAX_RETRY_MS, retryFirstMs);
+    const arm = (wait: number): void => {
+      retryTimer = {
+        ms: wait,
+        handle: clock.setTimeout(() => {
+          retryTimer = null;
+          if (!flush() && !closed) arm(Math.min(MAX_RETRY_MS, wait * 2));
+        }, wait),
+      };
+    };
+    arm(ms);
+  };
+
+  /** Writes the held events in order; true when none are left. */
+  const flush = (): boolean => {
+    while (unwritten.length > 0) {
+      const next = unwritten[0];
+      if (next === undefined) break;
+      try {
+        append(next.event, next.at);
+        unwritten.shift();
+      } catch (e) {
+        // Out of space: the reserve is there for exactly this; free it and try once more.
+        if (guard.releaseReserve()) {
+          log.error({ journal: journal.path }, 'journal write failed: the disk reserve was released; no new money is taken');
+          continue;
+        }
+        const first = failure === null;
+        failure = e instanceof Error ? e : new Error(String(e));
+        guard.setFailed(`${journal.path}: cannot record (${describeError(e)}); ${unwritten.length} event(s) held in memory and retried; free space or fix the disk`);
+        if (first) log.error({ err: describeError(e), held: unwritten.length }, 'journal write failed: events held in memory and retried; money moves stop until they are written');
+        scheduleRetry();
+        return false;
+      }
+    }
+    if (failure !== null) {
+      failure = null;
+      guard.setFailed(null);
+      log.info({ journal: journal.path }, 'journal writes again: the held events are recorded');
+    }
+    return true;
+  };
+
+  const record = (event: MachineEvent, at: number): void => {
+    unwritten.push({ event, at });
+    flush();
   };
 
   const later: Later = (moves, run) =>
     Promise.resolve().then(() => {
-      if (moves && failure !== null) throw new JournalError('JOURNAL_CLOSED', journal.path, `command refused: the journal failed (${failure.message})`);
+      if (moves && failure !== null) throw new JournalError('JOURNAL_IO', journal.path, `command refused: events cannot be recorded (${failure.message})`);
       return run();
     });
+
+  const gate = new AcceptanceGate(ports);
+  const gateSub = guard.health$.subscribe((h) => gate.setOpen(h.status === 'ok'));
+  guard.check();
 
   // What the cut left in flight.
   const inFlight = rec.inFlight;
@@ -267,20 +465,13 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
 
   const ctl = new Controller({
     config,
-    ports: journalFirstPorts(ports, later),
+    ports: journalFirstPorts(ports, later, gate),
     clock,
     logger: log,
-    restore: restoreInput(config, rec),
-    beforeEvent: (event, at) => {
-      if (failure !== null) return;
-      try {
-        append(event, at);
-      } catch (e) {
-        fail(e);
-      }
-    },
+    restore: withBooksFault(restoreInput(config, rec), booksFault),
+    storage$: guard.health$,
+    beforeEvent: (event, at) => record(event, at),
   });
-  running.controller = ctl;
 
   const summary: Record<string, unknown> = {};
   if (vend) summary.vend = { column: vend.column, price: vend.price, payment: vend.payment };
@@ -288,12 +479,17 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
   if (payout) summary.payout = { reason: payout.payout.reason, amount: payout.payout.amount, paid: payout.paidValue, owed: payout.unpaid, certain: payout.certain };
   if (escrow !== null) summary.escrow = escrow;
 
+  // Too little room even for the start's own records: use the reserve now (the health stays `low`).
+  if (guard.lastFree !== null && guard.lastFree < START_ROOM_BYTES) guard.releaseReserve();
+
   // Recovery is one transaction: a cut during it finds all of it journalled or none of it.
   let starting: Promise<void> = Promise.resolve();
   journal.transaction(() => {
     append({ type: 'serviceAction', action: 'powerUp' });
     if (Object.keys(summary).length > 0) append({ type: 'serviceAction', action: 'recovered', detail: JSON.stringify(summary) });
     for (const f of linkFaults) append({ type: 'faultCleared', code: f.code, device: f.device });
+    if (booksFault !== null && !rec.openFaults.some((f) => f.code === BOOKS_FAULT))
+      append({ type: 'faultRaised', code: BOOKS_FAULT, device: 'coin', detail: booksFault });
     // Close the vend (and card approval) the cut interrupted, so a later restart does not see it again.
     if (vend) {
       const card = vend.payment === 'card';
@@ -334,15 +530,17 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
 
   const report: RecoveryReport = {
     recovery: rec,
+    imported,
     vend,
     card: vend?.payment === 'card' ? null : cardOpen,
     payout,
     escrow,
     linkFaultsCleared: linkFaults.map((f) => f.code),
+    booksFault,
   };
   if (inFlight !== null) log.info({ recovered: summary }, 'settled what the power cut interrupted');
+  if (booksFault !== null) log.error({ journal: journal.path }, booksFault);
 
-  let closed = false;
   return {
     controller: ctl,
     journal,
@@ -351,17 +549,52 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
     get failure() {
       return failure;
     },
+    get unwritten() {
+      return unwritten.map((u) => ({ ...u }));
+    },
+    storage$: guard.health$,
+    get storage() {
+      return guard.health;
+    },
+    retry: () => flush(),
     recordServiceAction(action, detail) {
-      if (failure !== null) throw failure;
-      append({ type: 'serviceAction', action, ...(detail !== undefined ? { detail } : {}) });
+      // In order with the controller's events: held and retried like them when the disk fails.
+      record({ type: 'serviceAction', action, ...(detail !== undefined ? { detail } : {}) }, clock.now());
     },
     async close() {
       if (closed) return;
       closed = true;
+      if (retryTimer !== null) clock.clearTimeout(retryTimer.handle);
       await ctl.stop();
+      gateSub.unsubscribe();
       try {
-        if (failure === null && sinceSnapshot > 0) journal.saveSnapshot(knownSeq, state);
+        // Last chance for held events; then into the preallocated `journal.unrecorded` (imported at
+        // the next start); if even that fails, say so loudly (never silently).
+        if (!flush()) {
+          const held = unwritten.map((u) => u.event);
+          let chain: string | null = null;
+          try {
+            chain = journal.chainAt(knownSeq);
+          } catch {
+            // The journal itself is unreadable: nothing to chain the held events to.
+          }
+          if (chain !== null && guard.saveUnrecorded({ afterSeq: knownSeq, chain, events: unwritten })) {
+            log.error(
+              { journal: journal.path, file: guard.unrecordedPath, unwritten: held },
+              'closing with events that could not be recorded: kept in the unrecorded file, written to the journal at the next start',
+            );
+            return;
+          }
+          log.error({ journal: journal.path, unwritten: held }, 'closing with events that could not be recorded');
+          throw new JournalError(
+            'JOURNAL_IO',
+            journal.path,
+            `closed with ${held.length} event(s) that could not be recorded (listed in the log): ${JSON.stringify(held).slice(0, 500)}`,
+          );
+        }
+        if (sinceSnapshot > 0) journal.saveSnapshot(knownSeq, state);
       } finally {
+        guard.close();
         journal.close();
       }
     },

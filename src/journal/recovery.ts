@@ -32,7 +32,7 @@ import { applyEvent, checkConservation, emptyLedger } from '../audit/ledger.ts';
 import type { Ledger, OpenCardApproval } from '../audit/ledger.ts';
 import type { MachineEvent, PaymentKind, PayoutReason } from '../controller/events.ts';
 import type { CoinCounts, Minor } from '../ports/index.ts';
-import type { Journal } from './store.ts';
+import { JournalError, isJournalError, type Journal } from './store.ts';
 import { applyPinEvent, NO_PIN_RECORD, type PinRecord } from '../controller/pin.ts';
 
 export type ColumnMark = 'failed' | 'jammed' | 'soldOut' | 'ok';
@@ -69,6 +69,22 @@ export interface OpenFault {
   readonly device: string;
   /** Shown but not stopping sales (restored as such). */
   readonly advisory?: boolean;
+  readonly detail?: string;
+}
+
+/** The fault that keeps a machine whose books do not balance out of service until acknowledged. */
+export const BOOKS_FAULT = 'JOURNAL_BOOKS';
+
+/**
+ * What makes the books unbalanced, as one comparable text: the gaps of each conservation check and
+ * the anomaly count. Clearing `JOURNAL_BOOKS` acknowledges this signature; a different imbalance
+ * later (a new gap or anomaly) stops sales again.
+ */
+export function booksSignature(ledger: Ledger): string {
+  const route = ledger.inserted - (ledger.toTubes + ledger.toCashbox + ledger.billsStacked);
+  const cash = ledger.inserted - (ledger.cashSales + ledger.paidOut + ledger.credit + ledger.debt + ledger.overpay + ledger.writtenOff);
+  const card = ledger.cardApproved - (ledger.cardSales + ledger.cardReverted + (ledger.cardOpen?.amount ?? 0));
+  return `route ${route}, cash ${cash}, card ${card}, anomalies ${ledger.anomalyCount}, negative ${ledger.credit < 0 || ledger.debt < 0}`;
 }
 
 /** Version of the snapshot format below; a snapshot of another version is ignored (full replay). */
@@ -93,6 +109,8 @@ export interface MachineState {
   readonly pendingPayout: InFlightPayout | null;
   /** Events of types this build does not know (journalled by a newer build); skipped. */
   readonly unknownEvents: number;
+  /** The imbalance (`booksSignature`) the operator acknowledged by clearing `JOURNAL_BOOKS`. */
+  readonly booksAcknowledged?: string | null;
 }
 
 export function initialMachineState(): MachineState {
@@ -199,10 +217,14 @@ export function applyMachineEvent(state: MachineState, event: MachineEvent): Mac
       break;
     case 'faultRaised':
       if (!n.openFaults.some((f) => f.code === event.code && f.device === event.device))
-        n.openFaults = [...n.openFaults, { code: event.code, device: event.device, ...(event.advisory === true ? { advisory: true } : {}) }];
+        n.openFaults = [
+          ...n.openFaults,
+          { code: event.code, device: event.device, ...(event.detail !== undefined ? { detail: event.detail } : {}), ...(event.advisory === true ? { advisory: true } : {}) },
+        ];
       break;
     case 'faultCleared':
       n.openFaults = n.openFaults.filter((f) => !(f.code === event.code && f.device === event.device));
+      if (event.code === BOOKS_FAULT) n.booksAcknowledged = booksSignature(n.ledger);
       break;
     case 'serviceAction':
       n.pin = applyPinEvent(state.pin ?? NO_PIN_RECORD, event);
@@ -298,19 +320,28 @@ export interface RecoverOptions {
   readonly fullReplay?: boolean;
 }
 
-/** Folds the journal from its newest usable snapshot (or from the start). Reads only. */
+/**
+ * Folds the journal from its newest usable snapshot (or from the start). Reads only.
+ *
+ * Nothing read is trusted blindly: a snapshot must pass its check, be bound to the event chain at
+ * its sequence number and have the shape of a `MachineState`, else it is ignored (full replay);
+ * every event folded is checked against the chain by the store. Anything that still cannot be
+ * folded is a `JournalError` (`JOURNAL_CORRUPT`) naming the file and the event, never a bare error.
+ */
 export function recover(journal: Journal, options: RecoverOptions = {}): RecoveryResult {
   let state = initialMachineState();
   let from = 0;
   let snapshotSeq: number | null = null;
-  let ignored: string | undefined;
+  const problems: string[] = [];
   if (options.fullReplay !== true) {
-    const snap = journal.latestSnapshot();
+    const snap = journal.latestSnapshot(problems);
     if (snap !== null) {
       const problem = snapshotProblem(snap.state);
       const last = journal.lastSeq();
-      if (problem !== null) ignored = `snapshot #${snap.seq}: ${problem}`;
-      else if (snap.seq > last) ignored = `snapshot #${snap.seq} is past the last event #${last}`;
+      if (problem !== null) problems.push(`snapshot #${snap.seq}: ${problem}`);
+      else if (snap.seq > last) problems.push(`snapshot #${snap.seq} is past the last event #${last}`);
+      else if (journal.chainAt(snap.seq) !== null && journal.chainAt(snap.seq) !== snap.chain)
+        problems.push(`snapshot #${snap.seq} does not belong to this journal's events (chain mismatch)`);
       else if (isMachineState(snap.state)) {
         state = snap.state;
         from = snap.seq;
@@ -320,11 +351,18 @@ export function recover(journal: Journal, options: RecoverOptions = {}): Recover
   }
   let lastSeq = from;
   let replayed = 0;
-  for (const entry of journal.readSince(from)) {
-    state = applyMachineEvent(state, entry.event);
-    lastSeq = entry.seq;
-    replayed += 1;
+  try {
+    for (const entry of journal.readSince(from)) {
+      lastSeq = entry.seq;
+      state = applyMachineEvent(state, entry.event);
+      replayed += 1;
+    }
+  } catch (e) {
+    if (isJournalError(e)) throw e;
+    // An event that passed the store's checks but cannot be folded (written before the chain).
+    throw new JournalError('JOURNAL_CORRUPT', journal.path, `event #${lastSeq} cannot be folded: ${e instanceof Error ? e.message : String(e)}`, e);
   }
+  const ignored = problems.length > 0 ? problems.join('; ') : undefined;
   return resultOf(state, lastSeq, snapshotSeq, replayed, ignored);
 }
 

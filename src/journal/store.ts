@@ -11,7 +11,8 @@
  *   (it is inspected through a read-only connection first).
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Clock } from '../clock.ts';
 import type { MachineEvent, MachineEventType } from '../controller/events.ts';
@@ -33,6 +34,11 @@ export const JOURNAL_ERROR_CODES = [
   'JOURNAL_IO',
   /** An event or snapshot that cannot be stored (not an event object, bad time, not JSON). */
   'JOURNAL_BAD_INPUT',
+  /**
+   * The journal existed (its head marker says so) but is missing, empty or shorter than the marker:
+   * refused unless the operator says start fresh.
+   */
+  'JOURNAL_MISSING',
   'JOURNAL_CLOSED',
 ] as const;
 export type JournalErrorCode = (typeof JOURNAL_ERROR_CODES)[number];
@@ -54,6 +60,15 @@ export function isJournalError(e: unknown): e is JournalError {
 }
 
 type Db = Database.Database;
+
+/** An event row as read (types unchecked: a damaged file can hold anything). */
+interface EventRow {
+  readonly seq: unknown;
+  readonly at: unknown;
+  readonly type: unknown;
+  readonly body: unknown;
+  readonly chain: unknown;
+}
 
 export interface Migration {
   /** The `user_version` after this migration; the list is ordered 1, 2, 3, … */
@@ -98,7 +113,78 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE TABLE side_state (key TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;');
     },
   },
+  {
+    version: 4,
+    description: 'integrity: a hash chain over the events from the migration point on, snapshots checked and bound to the chain',
+    up(db) {
+      db.exec(`
+        ALTER TABLE events ADD COLUMN chain TEXT;
+        ALTER TABLE snapshots ADD COLUMN chain TEXT;
+        ALTER TABLE snapshots ADD COLUMN checksum TEXT;
+      `);
+      // Events up to here were written without a chain (an older build); the chain starts after them.
+      const last = Number(db.prepare('SELECT coalesce(max(seq), 0) FROM events').pluck().get());
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('chain_from', ?)").run(String(last));
+    },
+  },
 ];
+
+/** The chain value before the first chained event. */
+export const CHAIN_GENESIS = '';
+
+/** One link of the hash chain: SHA-256 over the previous link and the row as stored. */
+export function chainLink(prev: string, seq: number, at: number, type: string, body: string): string {
+  return createHash('sha256').update(`${prev}\n${seq}\n${at}\n${type}\n${body}`).digest('hex');
+}
+
+/** The check of a snapshot row: its sequence number, the chain head there and the state text. */
+export function snapshotChecksum(seq: number, chain: string, state: string): string {
+  return createHash('sha256').update(`snapshot\n${seq}\n${chain}\n${state}`).digest('hex');
+}
+
+/** Latest valid clock time an event may carry (the largest `Date`, 8.64e15 ms). */
+export const MAX_EVENT_TIME = 8_640_000_000_000_000;
+
+/** The head marker next to the journal (`journal.db.head`), rewritten with every snapshot. */
+export interface JournalHead {
+  readonly seq: number;
+  readonly chain: string;
+}
+
+export function headMarkerPath(journalPath: string): string {
+  return `${journalPath}.head`;
+}
+
+function readHeadMarker(path: string): JournalHead | 'unreadable' | null {
+  const file = headMarkerPath(path);
+  if (!existsSync(file)) return null;
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof v === 'object' && v !== null && 'seq' in v && 'chain' in v && Number.isSafeInteger(v.seq) && typeof v.chain === 'string')
+      return { seq: Number(v.seq), chain: v.chain };
+    return 'unreadable';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+/** Best effort (a marker that cannot be written only weakens the "it existed" check): temp, fsync, rename. */
+function writeHeadMarker(path: string, head: JournalHead): void {
+  const file = headMarkerPath(path);
+  const tmp = `${file}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify({ ...head, note: 'written by Vendomat with each journal snapshot; do not delete' }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch {
+    // A full disk: the next snapshot tries again.
+  }
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -114,6 +200,8 @@ export interface JournalSnapshot {
   readonly seq: number;
   readonly at: number;
   readonly state: unknown;
+  /** The chain head at `seq` the snapshot was taken on. */
+  readonly chain: string;
 }
 
 export interface JournalPragmas {
@@ -134,6 +222,12 @@ export interface OpenJournalOptions {
   readonly schemaVersion?: number;
   /** Replace the migration list (tests of the mechanism); default MIGRATIONS. */
   readonly migrations?: readonly Migration[];
+  /**
+   * The operator's word that the journal found is to be used as it is: a missing or empty journal
+   * starts a new one, a journal shorter than its head marker is accepted (the marker is rewritten).
+   * Without it both are refused (`JOURNAL_MISSING`).
+   */
+  readonly startFresh?: boolean;
 }
 
 export interface Journal {
@@ -164,13 +258,21 @@ export interface Journal {
   readSince(seq: number): IterableIterator<JournalEntry>;
   /** The events of the given types after `seq`, in order (uses the v2 index). */
   readTypes(types: readonly MachineEventType[], sinceSeq?: number): IterableIterator<JournalEntry>;
+  /**
+   * The hash chain value at `seq` (the newest event at or before it; `CHAIN_GENESIS` before the
+   * chain starts), or null for a journal below schema v4 (no chain).
+   */
+  chainAt(seq: number): string | null;
   /** The sequence number of the newest event (0 when empty). */
   lastSeq(): number;
   count(): number;
   /** Stores a state that includes every event up to `seq`. */
   saveSnapshot(seq: number, state: unknown): void;
-  /** The newest readable snapshot, or null. */
-  latestSnapshot(): JournalSnapshot | null;
+  /**
+   * The newest snapshot that passes its integrity check, or null. Why each newer one was skipped
+   * is pushed to `problems`.
+   */
+  latestSnapshot(problems?: string[]): JournalSnapshot | null;
   pragmas(): JournalPragmas;
   close(): void;
 }
@@ -281,7 +383,17 @@ export function openJournal(options: OpenJournalOptions): Journal {
     throw new JournalError('JOURNAL_IO', path, `cannot create the data directory ${dir}: ${describe(e)}`, e);
   }
 
+  const marker = readHeadMarker(path);
   const verdict = inspect(path, migrations.length);
+  const startFresh = options.startFresh === true;
+  if (verdict.kind === 'fresh' && marker !== null && !startFresh)
+    throw new JournalError(
+      'JOURNAL_MISSING',
+      path,
+      `the journal is missing or empty, but ${headMarkerPath(path)} shows one was written here` +
+        (marker !== 'unreadable' ? ` (up to event #${marker.seq})` : '') +
+        ': restore the file from a backup, or start fresh on purpose (`--start-fresh`; the credit and books it held are then lost)',
+    );
   let db: Db;
   try {
     db = new Database(path);
@@ -316,14 +428,50 @@ export function openJournal(options: OpenJournalOptions): Journal {
     throw new JournalError('JOURNAL_IO', path, `cannot prepare the journal (schema v${version} → v${target}): ${describe(e)}`, e);
   }
 
-  const insertEvent = db.prepare<[number, string, string]>('INSERT INTO events (at, type, body) VALUES (?, ?, ?)');
-  const selectSince = db.prepare<[number], { seq: number; at: number; body: string }>('SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq');
-  const selectLast = db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM events').pluck();
-  const selectCount = db.prepare<[], number>('SELECT count(*) FROM events').pluck();
-  const insertSnapshot = db.prepare<[number, number, string]>('INSERT OR REPLACE INTO snapshots (seq, at, state) VALUES (?, ?, ?)');
-  const pruneSnapshots = db.prepare<[number]>('DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)');
-  const selectSnapshots = db.prepare<[], { seq: number; at: number; state: string }>('SELECT seq, at, state FROM snapshots ORDER BY seq DESC');
+  const corrupt = (message: string, e?: unknown): JournalError => new JournalError('JOURNAL_CORRUPT', path, message, e);
+  // The chain exists from schema v4 on; a journal opened at an older version has none.
+  const hasChain = version >= 4;
+  let prepared;
+  try {
+    prepared = {
+      insertEvent: db.prepare<[number, string, string]>('INSERT INTO events (at, type, body) VALUES (?, ?, ?)'),
+      insertChained: hasChain ? db.prepare<[number, number, string, string, string]>('INSERT INTO events (seq, at, type, body, chain) VALUES (?, ?, ?, ?, ?)') : null,
+      selectHead: hasChain ? db.prepare<[number], { seq: unknown; chain: unknown }>('SELECT seq, chain FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1') : null,
+      selectCounter: db.prepare<[], unknown>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck(),
+      selectSince: db.prepare<[number], EventRow>(`SELECT seq, at, type, body, ${hasChain ? 'chain' : 'NULL AS chain'} FROM events WHERE seq > ? ORDER BY seq`),
+      selectLast: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM events').pluck(),
+      selectCount: db.prepare<[], number>('SELECT count(*) FROM events').pluck(),
+      insertSnapshot: db.prepare<[number, number, string]>('INSERT OR REPLACE INTO snapshots (seq, at, state) VALUES (?, ?, ?)'),
+      insertCheckedSnapshot: hasChain
+        ? db.prepare<[number, number, string, string, string]>('INSERT OR REPLACE INTO snapshots (seq, at, state, chain, checksum) VALUES (?, ?, ?, ?, ?)')
+        : null,
+      pruneSnapshots: db.prepare<[number]>('DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)'),
+      selectSnapshots: db.prepare<[], { seq: unknown; at: unknown; state: unknown; chain: unknown; checksum: unknown }>(
+        `SELECT seq, at, state, ${hasChain ? 'chain, checksum' : 'NULL AS chain, NULL AS checksum'} FROM snapshots ORDER BY seq DESC`,
+      ),
+    };
+  } catch (e) {
+    db.close();
+    throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `cannot read the journal's tables: ${describe(e)}`, e);
+  }
+  const { insertEvent, insertChained, selectHead, selectCounter, selectSince, selectLast, selectCount, insertSnapshot, insertCheckedSnapshot, pruneSnapshots, selectSnapshots } =
+    prepared;
   let closed = false;
+
+  /** Events up to this sequence number predate the chain (written before schema v4). */
+  let chainFrom = 0;
+  try {
+    if (hasChain) {
+      const text: unknown = db.prepare("SELECT value FROM meta WHERE key = 'chain_from'").pluck().get();
+      const n = typeof text === 'string' && /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n)) throw corrupt(`the chain start (meta chain_from) is missing or damaged: ${JSON.stringify(text) ?? 'none'}`);
+      chainFrom = n;
+    }
+  } catch (e) {
+    db.close();
+    if (isJournalError(e)) throw e;
+    throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `cannot read the chain start: ${describe(e)}`, e);
+  }
 
   const live = (): void => {
     if (closed) throw new JournalError('JOURNAL_CLOSED', path, 'the journal is closed');
@@ -342,7 +490,10 @@ export function openJournal(options: OpenJournalOptions): Journal {
   const encode = (event: MachineEvent, at: number | undefined): [number, string, string] => {
     if (!isEventObject(event)) throw new JournalError('JOURNAL_BAD_INPUT', path, `not a machine event: ${JSON.stringify(event) ?? String(event)}`);
     const time = at ?? clock.now();
-    if (!Number.isSafeInteger(time)) throw new JournalError('JOURNAL_BAD_INPUT', path, `event time must be whole milliseconds, got ${String(time)}`);
+    // A time outside the range of dates (e.g. a clock pushed past 2^53 ms) would be stored rounded
+    // or as a float: refuse it, naming it, rather than write a row that cannot be read back exactly.
+    if (!Number.isSafeInteger(time) || Math.abs(time) > MAX_EVENT_TIME)
+      throw new JournalError('JOURNAL_BAD_INPUT', path, `${event.type}: event time must be whole milliseconds within ±${MAX_EVENT_TIME}, got ${String(time)}`);
     let body: string;
     try {
       body = JSON.stringify(event);
@@ -358,37 +509,105 @@ export function openJournal(options: OpenJournalOptions): Journal {
   const getSideStmt = hasSide ? db.prepare<[string], string>('SELECT value FROM side_state WHERE key = ?').pluck() : null;
   const noSide = (): JournalError => new JournalError('JOURNAL_BAD_INPUT', path, `side state needs schema v3, this journal is at v${version}`);
 
-  const insertAll = db.transaction((rows: readonly [number, string, string][]) => rows.map((r) => Number(insertEvent.run(...r).lastInsertRowid)));
+  /** The chain value at `seq`: that of the newest event at or before it. */
+  const chainAtSeq = (seq: number): string | null => {
+    if (selectHead === null) return null;
+    const head = selectHead.get(seq);
+    if (head === undefined || (typeof head.seq === 'number' && head.seq <= chainFrom)) return CHAIN_GENESIS;
+    if (typeof head.seq !== 'number' || typeof head.chain !== 'string') throw corrupt(`event #${String(head.seq)} has no chain value (damaged row)`);
+    return head.chain;
+  };
 
-  function* decode(rows: IterableIterator<{ seq: number; at: number; body: string }>): IterableIterator<JournalEntry> {
+  /** Inserts one row, linked to the chain when the schema has one. Call inside a transaction. */
+  const insertRow = (row: readonly [number, string, string]): number => {
+    if (insertChained === null) return Number(insertEvent.run(...row).lastInsertRowid);
+    const last = Number(selectLast.get());
+    const counter = Number(selectCounter.get() ?? 0);
+    // AUTOINCREMENT's rule, made explicit because the link needs the number before the insert.
+    const seq = Math.max(last, Number.isSafeInteger(counter) ? counter : 0) + 1;
+    const prev = chainAtSeq(last) ?? CHAIN_GENESIS;
+    const [at, type, body] = row;
+    insertChained.run(seq, at, type, body, chainLink(prev, seq, at, type, body));
+    return seq;
+  };
+  const insertOne = db.transaction((row: readonly [number, string, string]) => insertRow(row));
+  const insertAll = db.transaction((rows: readonly (readonly [number, string, string])[]) => rows.map((r) => insertRow(r)));
+
+  /** Decodes rows, checking each against the chain from `prev` on (null: no chain to check). */
+  function* decode(rows: IterableIterator<EventRow>, start: string | null): IterableIterator<JournalEntry> {
+    let prev = start;
     for (const row of rows) {
+      const seq = row.seq;
+      if (typeof seq !== 'number' || typeof row.at !== 'number' || typeof row.type !== 'string' || typeof row.body !== 'string')
+        throw corrupt(`event #${String(seq)} is damaged (a column has the wrong type)`);
+      if (prev !== null) {
+        if (seq <= chainFrom) {
+          if (row.chain !== null) throw corrupt(`event #${seq} carries a chain value before the chain starts (#${chainFrom}): damaged row or chain start`);
+        } else {
+          const expected = chainLink(prev, seq, row.at, row.type, row.body);
+          if (row.chain !== expected) throw corrupt(`event #${seq} (${row.type.slice(0, 40)}) fails its integrity check: the row or an earlier one was altered or lost`);
+          prev = expected;
+        }
+      }
       let event: unknown;
       try {
         event = JSON.parse(row.body);
       } catch (e) {
-        throw new JournalError('JOURNAL_CORRUPT', path, `event #${row.seq} is not valid JSON: ${describe(e)}`, e);
+        throw corrupt(`event #${seq} is not valid JSON: ${describe(e)}`, e);
       }
-      if (!isEventObject(event)) throw new JournalError('JOURNAL_CORRUPT', path, `event #${row.seq} is not an event object`);
-      yield { seq: row.seq, at: row.at, event };
+      if (!isEventObject(event)) throw corrupt(`event #${seq} is not an event object`);
+      if (event.type !== row.type) throw corrupt(`event #${seq} says ${event.type.slice(0, 40)} in its body and ${row.type.slice(0, 40)} in its type column`);
+      yield { seq, at: row.at, event };
     }
   }
 
-  function* guarded(what: string, rows: () => IterableIterator<{ seq: number; at: number; body: string }>): IterableIterator<JournalEntry> {
+  function* guarded(what: string, rows: () => IterableIterator<EventRow>, since: number | null): IterableIterator<JournalEntry> {
     live();
+    const start = since === null ? null : wrap(what, () => chainAtSeq(since));
     const it = wrap(what, rows);
     // Errors while stepping the cursor (a damaged page deep in the file) get the same treatment.
-    const stepped: IterableIterator<{ seq: number; at: number; body: string }> = {
+    const stepped: IterableIterator<EventRow> = {
       next: () => wrap(what, () => it.next()),
       return: (v?: unknown) => it.return?.(v) ?? { done: true, value: undefined },
       [Symbol.iterator]() {
         return this;
       },
     };
-    yield* decode(stepped);
+    yield* decode(stepped, start);
   }
 
   const checkSeq = (seq: number, what: string): void => {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new JournalError('JOURNAL_BAD_INPUT', path, `${what}: sequence number must be a whole number ≥ 0, got ${String(seq)}`);
+  };
+
+  // The head marker: refuse a journal shorter than what was written here, write one for a new file.
+  try {
+    const last = Number(selectLast.get());
+    if (marker !== null && marker !== 'unreadable' && !startFresh && verdict.kind === 'ours') {
+      if (last < marker.seq)
+        throw new JournalError(
+          'JOURNAL_MISSING',
+          path,
+          `the journal ends at event #${last}, but ${headMarkerPath(path)} shows #${marker.seq} was written: the file was truncated or replaced by an older copy; ` +
+            'restore the newest copy, or accept this one on purpose (`--start-fresh`)',
+        );
+      const there = chainAtSeq(marker.seq);
+      if (there !== null && marker.chain !== '' && there !== marker.chain)
+        throw corrupt(`event #${marker.seq} does not match ${headMarkerPath(path)}: the file was replaced or altered; restore the newest copy, or accept this one on purpose (\`--start-fresh\`)`);
+    }
+    if (marker === null || startFresh) writeHeadMarker(path, { seq: last, chain: chainAtSeq(last) ?? '' });
+  } catch (e) {
+    db.close();
+    if (isJournalError(e)) throw e;
+    throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `cannot read the journal's head: ${describe(e)}`, e);
+  }
+
+  /** The head marker of a snapshot saved inside a transaction that has not committed yet. */
+  let pendingMarker: JournalHead | null = null;
+  const markCommitted = (): void => {
+    if (pendingMarker === null) return;
+    writeHeadMarker(path, pendingMarker);
+    pendingMarker = null;
   };
 
   return {
@@ -397,7 +616,7 @@ export function openJournal(options: OpenJournalOptions): Journal {
     append(event, at) {
       live();
       const row = encode(event, at);
-      return wrap(`append ${event.type}`, () => Number(insertEvent.run(...row).lastInsertRowid));
+      return wrap(`append ${event.type}`, () => insertOne(row));
     },
     appendMany(entries) {
       live();
@@ -407,8 +626,11 @@ export function openJournal(options: OpenJournalOptions): Journal {
     transaction(fn) {
       live();
       try {
-        return db.transaction(fn)();
+        const out = db.transaction(fn)();
+        if (!db.inTransaction) markCommitted();
+        return out;
       } catch (e) {
+        if (!db.inTransaction) pendingMarker = null;
         // Only SQLite's own failures are the journal's; the caller's errors pass through as they are.
         if (isJournalError(e) || sqliteCode(e) === undefined) throw e;
         throw new JournalError(isCorruption(e) ? 'JOURNAL_CORRUPT' : 'JOURNAL_IO', path, `transaction: ${describe(e)}`, e);
@@ -427,20 +649,26 @@ export function openJournal(options: OpenJournalOptions): Journal {
       return wrap(`side ${key}`, () => getSideStmt.get(key));
     },
     readAll() {
-      return guarded('read', () => selectSince.iterate(0));
+      return guarded('read', () => selectSince.iterate(0), 0);
     },
     readSince(seq) {
       checkSeq(seq, 'readSince');
-      return guarded(`read since #${seq}`, () => selectSince.iterate(seq));
+      return guarded(`read since #${seq}`, () => selectSince.iterate(seq), seq);
     },
     readTypes(types, sinceSeq = 0) {
       checkSeq(sinceSeq, 'readTypes');
       const list = [...new Set(types)];
-      if (list.length === 0) return guarded('read types', () => [][Symbol.iterator]());
-      const stmt = db.prepare<unknown[], { seq: number; at: number; body: string }>(
-        `SELECT seq, at, body FROM events WHERE type IN (${list.map(() => '?').join(', ')}) AND seq > ? ORDER BY seq`,
+      if (list.length === 0) return guarded('read types', () => [][Symbol.iterator](), null);
+      const stmt = db.prepare<unknown[], EventRow>(
+        `SELECT seq, at, type, body, NULL AS chain FROM events WHERE type IN (${list.map(() => '?').join(', ')}) AND seq > ? ORDER BY seq`,
       );
-      return guarded('read types', () => stmt.iterate(...list, sinceSeq));
+      // Not contiguous, so not checked against the chain (recovery and full reads are).
+      return guarded('read types', () => stmt.iterate(...list, sinceSeq), null);
+    },
+    chainAt(seq) {
+      live();
+      checkSeq(seq, 'chainAt');
+      return wrap(`chain at #${seq}`, () => chainAtSeq(seq));
     },
     lastSeq() {
       live();
@@ -463,22 +691,48 @@ export function openJournal(options: OpenJournalOptions): Journal {
       }
       if (text === undefined) throw new JournalError('JOURNAL_BAD_INPUT', path, 'snapshot state is not JSON-serialisable');
       const body = text;
-      wrap(
+      const now = clock.now();
+      const chain = wrap(
         'save snapshot',
         db.transaction(() => {
-          insertSnapshot.run(seq, clock.now(), body);
+          const at = chainAtSeq(seq);
+          if (insertCheckedSnapshot !== null && at !== null) insertCheckedSnapshot.run(seq, now, body, at, snapshotChecksum(seq, at, body));
+          else insertSnapshot.run(seq, now, body);
           pruneSnapshots.run(SNAPSHOTS_KEPT);
+          return at ?? '';
         }),
       );
+      // Inside a caller's transaction the snapshot is not committed yet: the marker must never run
+      // ahead of the file, so it is written once the outermost transaction commits.
+      pendingMarker = { seq, chain };
+      if (!db.inTransaction) markCommitted();
     },
-    latestSnapshot() {
+    latestSnapshot(problems) {
       live();
       const rows = wrap('read snapshots', () => selectSnapshots.all());
       // A damaged snapshot costs only time (an older one or a full replay), never the events.
       for (const row of rows) {
+        const name = `snapshot #${String(row.seq)}`;
+        if (typeof row.seq !== 'number' || typeof row.state !== 'string' || typeof row.at !== 'number') {
+          problems?.push(`${name}: damaged row`);
+          continue;
+        }
+        let chain = '';
+        if (hasChain) {
+          if (typeof row.checksum !== 'string' || typeof row.chain !== 'string') {
+            problems?.push(`${name}: written before schema v4, it carries no integrity check`);
+            continue;
+          }
+          if (snapshotChecksum(row.seq, row.chain, row.state) !== row.checksum) {
+            problems?.push(`${name}: fails its integrity check (altered or damaged)`);
+            continue;
+          }
+          chain = row.chain;
+        }
         try {
-          return { seq: row.seq, at: row.at, state: JSON.parse(row.state) as unknown };
+          return { seq: row.seq, at: row.at, state: JSON.parse(row.state) as unknown, chain };
         } catch {
+          problems?.push(`${name}: not valid JSON`);
           continue;
         }
       }

@@ -10,16 +10,24 @@
  * checks every invariant (checks.ts) and prints one JSON line `{"type":"ready", ...}`; then it runs
  * the workload forever. With `verify` it stops after the checks and closes cleanly. A failure prints
  * `{"type":"error", ...}` and exits 1.
+ *
+ * Journal-write-failure points: while the workload runs, a seeded few writes start a "disk full"
+ * episode (`{"type":"diskFull", ...}` is printed): either every write fails until the journal
+ * releases its reserve (the space that frees is what lets the writes succeed again), or the next
+ * 1–30 writes fail whatever happens (beyond the reserve: events are held in memory and retried).
+ * The journal's appends and snapshots and the world's side writes fail, as they would on a full disk, and
+ * the parent's kills land before, during and after the episodes.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MachineConfig } from '../../src/config/schema.ts';
 import { salesState } from '../../src/controller/view.ts';
 import { openJournaledController, type JournaledController } from '../../src/journal/attach.ts';
-import { openJournal } from '../../src/journal/store.ts';
+import { RESERVE_FILE } from '../../src/journal/storage.ts';
+import { JournalError, openJournal, type Journal } from '../../src/journal/store.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 import { FlushingClock, WorldPersistence, loadSavedSim, persistedSim, restoreWorld } from '../../sim/persist.ts';
-import type { Random } from '../../sim/random.ts';
+import { createRandom, type Random } from '../../sim/random.ts';
 import { REFILLED, checkRecovered } from './checks.ts';
 
 interface Life {
@@ -175,13 +183,51 @@ async function workload(life: Life): Promise<never> {
   }
 }
 
+/** The journal with seeded "disk full" episodes (see the module comment); on while `armed.on`. */
+function withDiskFull(journal: Journal, dir: string, random: Random, armed: { on: boolean }): Journal {
+  const reserve = join(dir, RESERVE_FILE);
+  let failNext = 0;
+  let untilReserveFreed = false;
+  const write = (what: string): void => {
+    if (!armed.on) return;
+    if (failNext === 0 && !untilReserveFreed && random.chance(0.004)) {
+      untilReserveFreed = random.chance(0.5) && existsSync(reserve);
+      if (!untilReserveFreed) failNext = random.int(1, 30);
+      say({ type: 'diskFull', kind: untilReserveFreed ? 'untilReserveFreed' : 'stretch', writes: failNext });
+    }
+    const full = untilReserveFreed ? existsSync(reserve) : failNext > 0;
+    if (untilReserveFreed && !full) untilReserveFreed = false;
+    if (!full) return;
+    if (failNext > 0) failNext -= 1;
+    throw new JournalError('JOURNAL_IO', journal.path, `${what}: database or disk is full (injected)`);
+  };
+  return {
+    ...journal,
+    path: journal.path,
+    schemaVersion: journal.schemaVersion,
+    append: (event, at) => {
+      write(`append ${event.type}`);
+      return journal.append(event, at);
+    },
+    putSide: (key, value) => {
+      write(`side ${key}`);
+      journal.putSide(key, value);
+    },
+    saveSnapshot: (seq, state) => {
+      write(`snapshot #${seq}`);
+      journal.saveSnapshot(seq, state);
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const [dir = '', seedText = '1', incText = '0', mode = 'run'] = process.argv.slice(2);
   const seed = Number(seedText);
   const incarnation = Number(incText);
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as MachineConfig;
   const clock = new FlushingClock();
-  const journal = openJournal({ dir, clock });
+  const armed = { on: false };
+  const journal = withDiskFull(openJournal({ dir, clock }), dir, createRandom(seed * 7_919 + incarnation * 104_729 + 17), armed);
   const saved = loadSavedSim(journal);
   // The power was off for a second of machine time.
   if (saved !== null) await clock.advanceTo(saved.at + 1_000);
@@ -227,6 +273,7 @@ async function main(): Promise<void> {
     sim.dispose();
     return;
   }
+  armed.on = true;
   await workload(life);
 }
 

@@ -62,6 +62,8 @@ export interface CrashFigures {
   readonly escrowCuts: number;
   /** Products a customer got from a vend that the cut left without an outcome (credit kept). */
   readonly productExceptions: number;
+  /** Injected "disk full" episodes (journal-write-failure points), by kind. */
+  readonly diskFull: { readonly untilReserveFreed: number; readonly stretch: number };
   /** Real time from spawn to "ready" (bundle load, recovery, settle, checks). */
   readonly readyMs: { readonly p50: number; readonly max: number };
   /** Every invariant broken anywhere, with the lane and incarnation; empty when all held. */
@@ -171,6 +173,7 @@ interface LifeResult {
   readonly error: string | null;
   readonly exitedByItself: boolean;
   readonly stderr: string;
+  readonly diskFull: { untilReserveFreed: number; stretch: number };
 }
 
 function isReady(v: unknown): v is Ready {
@@ -188,6 +191,7 @@ function live(runner: Runner, dir: string, seed: number, incarnation: number, ki
     let error: string | null = null;
     let stderr = '';
     let killed = false;
+    const diskFull = { untilReserveFreed: 0, stretch: 0 };
     let timer: NodeJS.Timeout | undefined;
     const kill = (): void => {
       killed = true;
@@ -213,6 +217,9 @@ function live(runner: Runner, dir: string, seed: number, incarnation: number, ki
         ready = msg;
         readyMs = performance.now() - started;
         if (killAfter !== 'verify' && !killAfter.early) timer = setTimeout(kill, killAfter.ms);
+      } else if (typeof msg === 'object' && msg !== null && 'type' in msg && msg.type === 'diskFull') {
+        if ('kind' in msg && msg.kind === 'untilReserveFreed') diskFull.untilReserveFreed += 1;
+        else diskFull.stretch += 1;
       } else if (typeof msg === 'object' && msg !== null && 'type' in msg && msg.type === 'error') {
         error = 'message' in msg ? String(msg.message) : 'child error';
       }
@@ -221,7 +228,7 @@ function live(runner: Runner, dir: string, seed: number, incarnation: number, ki
       if (timer) clearTimeout(timer);
       clearTimeout(guard);
       if (killAfter === 'verify' && code !== 0) error ??= `verify run exited with ${String(code)}`;
-      resolve({ ready, readyMs, error, exitedByItself: !killed, stderr });
+      resolve({ ready, readyMs, error, exitedByItself: !killed, stderr, diskFull });
     });
   });
 }
@@ -254,6 +261,7 @@ export async function runCrashHarness(opts: CrashOptions): Promise<CrashFigures>
   const problems: string[] = [];
   const readyTimes: number[] = [];
   const totals = { kills: 0, earlyKills: 0, vendCuts: 0, payoutCuts: 0, uncertainPayouts: 0, cardCuts: 0, escrowCuts: 0, events: 0, exceptions: 0 };
+  const diskFull = { untilReserveFreed: 0, stretch: 0 };
   const dirs: string[] = [];
 
   const lane = async (index: number, kills: number): Promise<void> => {
@@ -267,6 +275,8 @@ export async function runCrashHarness(opts: CrashOptions): Promise<CrashFigures>
     };
     const account = (r: LifeResult, inc: number): void => {
       if (r.readyMs !== null) readyTimes.push(r.readyMs);
+      diskFull.untilReserveFreed += r.diskFull.untilReserveFreed;
+      diskFull.stretch += r.diskFull.stretch;
       if (r.error !== null) note(inc, `${r.error}${r.stderr ? `\n${r.stderr}` : ''}`);
       const ready = r.ready;
       if (ready === null) return;
@@ -324,6 +334,7 @@ export async function runCrashHarness(opts: CrashOptions): Promise<CrashFigures>
     cardCuts: totals.cardCuts,
     escrowCuts: totals.escrowCuts,
     productExceptions: totals.exceptions,
+    diskFull,
     readyMs: { p50: percentile(sorted, 0.5), max: sorted[sorted.length - 1] ?? 0 },
     problems,
     dirs,

@@ -3,7 +3,7 @@
  * power cycle leaves it, and written in the same transaction as the events.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { openJournal, type Journal } from '../../src/journal/store.ts';
+import { JournalError, openJournal, type Journal } from '../../src/journal/store.ts';
 import { VirtualClock } from '../../sim/clock.ts';
 import { createSimMachine } from '../../sim/machine.ts';
 import { FlushingClock, PersistError, SIM_WORLD_KEY, WorldPersistence, loadSavedSim, persistedSim, restoreWorld } from '../../sim/persist.ts';
@@ -132,7 +132,7 @@ describe('WorldPersistence', () => {
   it('a damaged saved world is refused with a clear error', async () => {
     const j = journal();
     j.putSide(SIM_WORLD_KEY, '{not json');
-    expect(() => loadSavedSim(j)).toThrow(/not valid JSON/);
+    expect(() => loadSavedSim(j)).toThrow(/journal\.db: the saved simulated world .*not valid JSON/);
     j.putSide(SIM_WORLD_KEY, '{"version":9}');
     expect(() => loadSavedSim(j)).toThrow(/not a version 1 world/);
     const dir = tempDir();
@@ -141,5 +141,32 @@ describe('WorldPersistence', () => {
     k.putSide(SIM_WORLD_KEY, '{not json');
     k.close();
     await expect(SimSession.start({ journal: { dir } })).rejects.toThrow(PersistError);
+  });
+});
+
+describe('WorldPersistence on a full disk', () => {
+  it('a world write that fails is kept for the next flush, never thrown out of the timer turn', () => {
+    const j = journal();
+    const clock = new VirtualClock();
+    const sim = createSimMachine(demo, clock);
+    let full = true;
+    const failing: Journal = {
+      ...j,
+      path: j.path,
+      schemaVersion: j.schemaVersion,
+      putSide: (key, value) => {
+        if (full) throw new JournalError('JOURNAL_IO', j.path, `side ${key}: database or disk is full`);
+        j.putSide(key, value);
+      },
+    };
+    const p = new WorldPersistence(failing, sim, clock);
+    expect(() => p.flush()).not.toThrow();
+    expect(p.lastError?.message).toMatch(/disk is full/);
+    expect(j.getSide(SIM_WORLD_KEY)).toBeUndefined();
+    full = false;
+    p.flush();
+    expect(p.lastError).toBeNull();
+    expect(loadSavedSim(j)?.world.money.initialFill).toBe(sim.world.initialFill);
+    sim.dispose();
   });
 });

@@ -2,7 +2,7 @@
  * The simulator's line mode with a journal (`vendomat sim --data DIR`) and the service menu: the
  * PIN, tube fills, payouts, counters, the interim reset and the fault history.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,6 +40,22 @@ async function run(s: SimSession, ...lines: string[]): Promise<Awaited<ReturnTyp
 const withPin = parseConfig({ ...loadDemoConfig(), service: { pin: '1234' } });
 
 describe('a journaled session', () => {
+  it('refuses a data directory whose journal came back empty, naming the file; --start-fresh starts a new machine on purpose', async () => {
+    const d = dir();
+    const a = await session({ journal: { dir: d } });
+    await run(a, 'coin 2.00');
+    expect(a.view().credit).toBe(200);
+    await a.close();
+    sessions.splice(sessions.indexOf(a), 1);
+    writeFileSync(join(d, 'journal.db'), '');
+    await expect(SimSession.start({ journal: { dir: d } })).rejects.toThrow(/journal\.db: the journal is missing or empty.*\[JOURNAL_MISSING\]/);
+    const b = await session({ journal: { dir: d, startFresh: true } });
+    expect(b.view().credit).toBe(0);
+    const ledger = b.journaled?.state().ledger;
+    expect(ledger?.inserted).toBe(0);
+    if (ledger) expect(checkConservation(ledger)).toEqual([]);
+  });
+
   it('continues where the last one on the same directory stopped: credit, world and counters', async () => {
     const d = dir();
     const a = await session({ journal: { dir: d } });
