@@ -308,6 +308,7 @@ const vmc = base.extend({
     doorOpen: stateIn('#vmc.door.open'),
     mustStop: ({ context }) => outOfServiceReason(context) !== undefined,
     hasCustomer: ({ context }) => hasCustomer(context),
+    storageFailed: ({ context }) => context.storage.status === 'failed',
     saveCreditEnabled: ({ context }) => context.settings.policy.saveCreditMs !== null && context.credit > 0,
     dropSeen: ({ context }) => context.sensing.drops > context.sensing.dropsAtVendStart,
     canRetry: ({ context }) => (context.vend?.attempt ?? 0) <= context.settings.policy.vend.retries,
@@ -516,6 +517,10 @@ const vmc = base.extend({
     }),
     noticeNotNow: base.enqueueActions(({ context, enqueue }) => {
       enqueue.raise({ type: 'NOTICE', lines: ['NOT AVAILABLE', outOfServiceReason(context) ?? 'PLEASE WAIT'] });
+    }),
+    // A vend or a payout whose record cannot be written is not started: the credit waits, shown.
+    noticeStorageFailed: base.enqueueActions(({ enqueue }) => {
+      enqueue.raise({ type: 'NOTICE', lines: ['PLEASE WAIT', 'STORAGE FAILED'] });
     }),
     noticeMustBuy: base.enqueueActions(({ enqueue }) => {
       enqueue.raise({ type: 'NOTICE', lines: ['PLEASE MAKE', 'A SELECTION'] });
@@ -1077,11 +1082,13 @@ export const vmcMachine = vmc.createMachine({
             BILL_ESCROW: { target: '.waiting', actions: 'decideEscrow' },
             KEY: { target: '.waiting' },
             SELECT: [
+              { guard: 'storageFailed', actions: 'noticeStorageFailed' },
               { guard: 'selectionVendable', target: 'vending', actions: 'beginCashVend' },
               { guard: 'selectionForCard', target: 'authorising', actions: 'beginCardAuth' },
               { actions: 'showPriceOrAvailability' },
             ],
             RETURN: [
+              { guard: 'storageFailed', actions: 'noticeStorageFailed' },
               { guard: 'refundRefused', actions: 'noticeMustBuy' },
               { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
               { guard: 'hasCard', actions: 'cardEnd' },
@@ -1214,7 +1221,10 @@ export const vmcMachine = vmc.createMachine({
           on: {
             SELECT: {},
             COIN: { actions: 'serviceFillCoin' },
-            RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            RETURN: [
+              { guard: 'storageFailed', actions: 'noticeStorageFailed' },
+              { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            ],
           },
           states: {
             locked: {
@@ -1250,7 +1260,10 @@ export const vmcMachine = vmc.createMachine({
           ],
           on: {
             SELECT: { actions: 'noticeNotNow' },
-            RETURN: { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            RETURN: [
+              { guard: 'storageFailed', actions: 'noticeStorageFailed' },
+              { guard: 'canRefund', target: 'paying', actions: 'beginRefund' },
+            ],
           },
         },
       },

@@ -173,6 +173,29 @@ function strictEvents(s: VmcSnapshot): VmcEvent[] {
   return list;
 }
 
+/** Storage that fails with a customer present: the credit waits (no vend, no payout) until ok. */
+function storageEvents(s: VmcSnapshot): VmcEvent[] {
+  const ctx = s.context;
+  const list: VmcEvent[] = [
+    { type: 'COIN', value: 200, routing: 'tube' },
+    { type: 'SELECT', column: 'A1' },
+    { type: 'RETURN' },
+    { type: 'STORAGE', status: ctx.storage.status === 'failed' ? 'ok' : 'failed' },
+    { type: 'DOOR', open: !s.matches({ door: 'open' }) },
+    // A blocking fault with credit held takes the machine out of service, where RETURN still counts.
+    { type: 'FAULT', device: 'coin', code: 'COIN_JAM', cleared: ctx.faults.COIN_JAM !== undefined },
+  ];
+  if (ctx.vend) list.push({ type: 'HOME_LEFT', column: ctx.vend.column }, { type: 'HOME_REACHED', column: ctx.vend.column });
+  if (ctx.payout) list.push({ type: 'PAYOUT_DONE', paid: ctx.payout.plan, complete: true });
+  return list;
+}
+
+function storageSerialize(s: VmcSnapshot): string {
+  const c = s.context;
+  const { notice: _notice, ...value } = s.value as Record<string, unknown>;
+  return JSON.stringify([value, c.credit > 0, c.vend !== null, c.payout !== null, c.faults.COIN_JAM !== undefined, c.storage.status]);
+}
+
 /** A machine with a service PIN: the locked service menu and its keypad entry. */
 // Restored with three wrong PINs on record, so the lockout decision shows as its own transition.
 const pinInput = { config: parseConfig({ ...config, service: { pin: '1234' } }), restore: { tubes, pin: { failures: 3, lockouts: 0, lockedOut: false } } };
@@ -203,6 +226,7 @@ describe('model-based coverage of the statechart', () => {
       ...Object.values(main),
       ...Object.values(getAdjacencyMap(logic, { ...traversal, events: strictEvents, input: strictInput }) as Adjacency),
       ...Object.values(getAdjacencyMap(logic, { ...traversal, events: pinEvents, serializeState: pinSerialize, input: pinInput }) as Adjacency),
+      ...Object.values(getAdjacencyMap(logic, { ...traversal, events: storageEvents, serializeState: storageSerialize }) as Adjacency),
     ];
   }, 180_000);
 

@@ -71,7 +71,7 @@ describe('storage health', () => {
     expect(ctx().faults).toEqual({});
   });
 
-  it('failed: the credit held is paid back on RETURN', async () => {
+  it('failed: nothing is vended or paid while its record cannot be written; the credit waits, shown, and is paid back once storage is ok', async () => {
     const { clock, sim, d, storage$, accepting, ctx, state } = await rig();
     void d.coin.insertCoin(100);
     await clock.advance(1_000);
@@ -79,13 +79,25 @@ describe('storage health', () => {
     await clock.advance(10);
     expect(accepting()).toBe(false);
     expect(state()).toBe('session');
+    d.keypad.type('C4');
+    await clock.advance(100);
+    expect(d.display.lines).toEqual(['PLEASE WAIT', 'STORAGE FAILED']);
+    d.coin.pressReturn();
+    await clock.advance(5_000);
+    expect(sim.world.bin).toEqual([]);
+    expect(sim.world.cup).toEqual({});
+    expect(ctx().credit).toBe(100);
+    expect(state()).toBe('session');
+    expect(d.display.lines[0]).toBe('CREDIT €1.00');
+    storage$.next({ status: 'ok' });
+    await clock.advance(10);
     d.coin.pressReturn();
     await clock.advance(5_000);
     expect(ctx().credit).toBe(0);
     expect(sim.world.cup).toEqual({ 100: 1 });
     expect(ctx().debt).toBe(0);
-    expect(state()).toBe('outOfService');
-    expect(d.display.lines).toEqual(['OUT OF SERVICE', 'STORAGE FAILED']);
+    expect(state()).toBe('idle');
+    expect(ctx().faults).toEqual({});
   });
 
   it('a bill already in escrow when storage goes low is handed back, not stacked', async () => {
