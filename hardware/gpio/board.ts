@@ -12,7 +12,8 @@
  * johnny-five's own timers (fsm-and-style.md §B3). Pins are read through `io.digitalRead` callbacks.
  */
 import type { EventEmitter } from 'node:events';
-import five from 'johnny-five';
+import { createRequire } from 'node:module';
+import type five from 'johnny-five';
 import { BehaviorSubject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
 import type { Clock, TimerHandle } from '../../src/clock.ts';
 import { DeviceError, type LinkState } from '../../src/ports/index.ts';
@@ -85,6 +86,15 @@ export interface OpenBoardOptions {
   log?: GpioLog;
 }
 
+/**
+ * johnny-five, loaded on first use: it is large (its module graph takes a good part of a second to
+ * load on a Pi) and only a config with GPIO devices needs it. It is CommonJS, so a synchronous
+ * require keeps opening the board free of extra turns of the event loop.
+ */
+export function johnnyFive(): typeof five {
+  return createRequire(import.meta.url)('johnny-five') as typeof five;
+}
+
 /** johnny-five's Board options: `sigint` is real but missing from @types/johnny-five. */
 type J5BoardOptions = five.BoardOption & { sigint: boolean };
 
@@ -111,7 +121,7 @@ export class GpioBoard {
     // repl/debug off (no console, no stdin); sigint off: johnny-five's own SIGINT handler would call
     // process.reallyExit and skip our shutdown (lib/board.js).
     const options: J5BoardOptions = { io, repl: false, debug: false, sigint: false };
-    this.j5 = new five.Board(options);
+    this.j5 = new (johnnyFive().Board)(options);
     // Without a listener johnny-five re-emits plugin errors on the Board and Node throws them.
     this.j5.on('error', (err: Error) => this.onError(err));
     io.on('error', (err: unknown) => this.onError(err));
