@@ -18,6 +18,7 @@ import { BehaviorSubject, distinctUntilChanged, type Observable, type Subscripti
 import type { Clock, TimerHandle } from '../../src/clock.ts';
 import { DeviceError, type LinkState } from '../../src/ports/index.ts';
 import type { Level, PinId, Pull } from './config.ts';
+import { pinName, type GpioPluginName } from './pins.ts';
 
 /** One pin as an IO plugin describes it (io-plugins README "Minimum Plugin Class Requirements"). */
 export interface IoPinInfo {
@@ -178,10 +179,20 @@ export class GpioBoard {
   }
 
   /** Map a configured pin id to the plugin's pin number; throws a readable error for unknown pins. */
-  pin(id: PinId): number {
+  pin(id: PinId | string): number {
     let n: number | undefined;
-    if (typeof id === 'number') n = id;
-    else if (typeof this.io.normalize === 'function') n = this.io.normalize(id);
+    // A number is a BCM line: the plugin gets its name (GPIO17), which every plugin resolves to its
+    // own numbering; a bare number would be read as WiringPi (raspi-io) or a table index (pi-io).
+    const name = typeof id === 'number' ? pinName(id) : id;
+    if (typeof this.io.normalize === 'function') {
+      try {
+        n = this.io.normalize(name);
+      } catch (e) {
+        // linux-io fails on an unknown name with a TypeError; say which pin instead.
+        throw new Error(`gpio: pin ${name} is not a pin of ${this.io.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    else if (typeof id === 'number') n = id;
     else if (/^\d+$/.test(id)) n = Number(id);
     if (n === undefined || !Number.isInteger(n) || n < 0) throw new Error(`gpio: pin "${String(id)}" is not a pin of ${this.io.name}`);
     if (this.io.pins.length > 0 && this.io.pins[n] === undefined) throw new Error(`gpio: pin ${n} does not exist on ${this.io.name} (${this.io.pins.length} pins)`);
@@ -365,11 +376,18 @@ export class DebouncedInput {
 }
 
 /**
- * Load a Raspberry Pi IO plugin by package name (it must be installed on the Pi; it is not a
- * dependency of this project). Rejects with a clear message when the package is missing or does not
+ * Load a Raspberry Pi IO plugin by package name (raspi-io and pi-io must be installed on the Pi;
+ * they are not dependencies of this project), or the character-device plugin (`gpiochip`). Rejects with a clear message when the package is missing or does not
  * look like an IO plugin.
  */
-export async function loadIoPlugin(pkg: 'raspi-io' | 'pi-io', options: Record<string, unknown> = {}): Promise<IoPlugin> {
+export async function loadIoPlugin(pkg: GpioPluginName, options: Record<string, unknown> = {}): Promise<IoPlugin> {
+  if (pkg === 'gpiochip') {
+    // Ours (hardware/gpio/gpiochip.ts): the native library it needs is loaded when the board opens.
+    const { GpioChipIO } = await import('./gpiochip.ts');
+    const chip = typeof options.chip === 'number' ? options.chip : undefined;
+    const i2cBus = typeof options.i2cBus === 'number' ? options.i2cBus : undefined;
+    return new GpioChipIO({ ...(chip !== undefined ? { chip } : {}), ...(i2cBus !== undefined ? { i2cBus } : {}) });
+  }
   let mod: unknown;
   try {
     mod = await import(pkg);

@@ -34,7 +34,8 @@ import { SerialLink, type SerialTarget } from '../../hardware/serial/link.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { MDB_USB_ID, createMdbDevices, mdbBlockSchema, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
 import { cctalkBlockSchema, createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
-import { createGpioDevices, gpioOptionsSchema, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
+import { KEYPAD_DWELL_DEFAULT_MS, createGpioDevices, gpioOptionsSchema, listPins, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
+import { GPIO_PLUGINS, PI_MODELS, checkGpioPins, checkGpioTimings, timingMinimums, type GpioPluginName, type PiModel } from '../../hardware/gpio/pins.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 
 // ------------------------------------------------------------------ the real clock
@@ -153,11 +154,12 @@ export function loadMachineWithHardware(path: string): MachineWithHardware {
 
 // ------------------------------------------------------------------ adapter option schemas
 
-export const GPIO_PLUGINS = ['raspi-io', 'pi-io'] as const;
-export type GpioPluginName = (typeof GPIO_PLUGINS)[number];
+export { GPIO_PLUGINS, type GpioPluginName } from '../../hardware/gpio/pins.ts';
 
 const gpioExtrasSchema = z.object({
   plugin: z.enum(GPIO_PLUGINS).optional(),
+  /** The Pi model, when known ahead (else `run` and `doctor` read it from the device tree). */
+  model: z.enum(PI_MODELS).optional(),
   pluginOptions: z.record(z.string(), z.unknown()).default({}),
 });
 
@@ -180,6 +182,7 @@ export interface ResolvedHardware {
   readonly cctalk?: { readonly bus: SerialBusSpec; readonly options: CctalkDevicesOptions };
   readonly gpio?: {
     readonly plugin?: GpioPluginName;
+    readonly model?: PiModel;
     readonly pluginOptions: Record<string, unknown>;
     /** Only the devices the section assigns to GPIO. */
     readonly options: GpioOptions;
@@ -289,16 +292,23 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
   const gpioPorts = [...portsUsing(hardware, 'pulse'), ...portsUsing(hardware, 'gpio')];
   if (gpioPorts.length > 0 && hardware.gpio) {
     const raw = hardware.gpio;
-    const known = new Set([...Object.keys(gpioOptionsSchema.shape), 'pluginOptions']);
+    const known = new Set([...Object.keys(gpioOptionsSchema.shape), 'pluginOptions', 'model']);
     for (const key of Object.keys(raw))
       if (!known.has(key)) problems.push(`hardware.gpio.${key}: unknown key (expected one of ${[...known].join(', ')})`);
-    const extras = gpioExtrasSchema.safeParse({ plugin: raw.plugin, pluginOptions: raw.pluginOptions });
+    const extras = gpioExtrasSchema.safeParse({ plugin: raw.plugin, model: raw.model, pluginOptions: raw.pluginOptions });
     if (!extras.success) problems.push(...issuesAt(extras.error, ['hardware', 'gpio']));
-    const { pluginOptions: _po, ...adapterInput } = raw;
-    const parsed = gpioOptionsSchema.safeParse(adapterInput);
+    const { pluginOptions: _po, model: _model, ...adapterInput } = raw;
+    const parsed = gpioOptionsSchema.safeParse(withPluginDefaults(adapterInput, extras.success ? extras.data.plugin : undefined));
     if (!parsed.success) problems.push(...issuesAt(parsed.error, ['hardware', 'gpio']));
     if (extras.success && parsed.success) {
       const all = parsed.data;
+      const plugin = extras.data.plugin;
+      if (plugin !== undefined) {
+        // Pins and timings held to the plugin (and model) before anything is driven.
+        const pins = listPins(all).map(([path, pin]) => [path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), pin] as const);
+        const found = [...checkGpioPins(pins, plugin, extras.data.model), ...checkGpioTimings(all, plugin)];
+        for (const p of found) problems.push(`${formatIssuePath(['hardware', 'gpio', ...p.path])}: ${p.message}`);
+      }
       // Only the devices this machine takes from GPIO are built; the rest of the block is documentation.
       const options: GpioOptions = {
         ...(all.plugin !== undefined ? { plugin: all.plugin } : {}),
@@ -319,6 +329,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
       }
       gpio = {
         ...(extras.data.plugin !== undefined ? { plugin: extras.data.plugin } : {}),
+        ...(extras.data.model !== undefined ? { model: extras.data.model } : {}),
         pluginOptions: extras.data.pluginOptions,
         options,
         ports: gpioPorts,
@@ -328,6 +339,18 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { config, hardware, ...(mdb ? { mdb } : {}), ...(cctalk ? { cctalk } : {}), ...(gpio ? { gpio } : {}) };
+}
+
+/**
+ * Timings the config leaves out take the plugin's minimum where the adapter's own default is below
+ * it (a keypad dwell of 5 ms reads every key one row late with pi-io's 5 ms sampling).
+ */
+function withPluginDefaults(input: Record<string, unknown>, plugin: GpioPluginName | undefined): Record<string, unknown> {
+  if (plugin === undefined) return input;
+  const min = timingMinimums(plugin);
+  const keypad = input.keypad;
+  if (typeof keypad !== 'object' || keypad === null || Array.isArray(keypad) || 'dwellMs' in keypad) return input;
+  return { ...input, keypad: { ...keypad, dwellMs: Math.max(KEYPAD_DWELL_DEFAULT_MS, min.keypadDwellMs) } };
 }
 
 function motorCodesOf(d: GpioOptions['dispenser']): string[] {
