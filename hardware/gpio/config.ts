@@ -14,9 +14,11 @@ import { KEYS, isKey } from '../../src/ports/index.ts';
 import { MAX_BCM, parseBcm } from './pins.ts';
 import type { Key } from '../../src/ports/index.ts';
 
-const ms = z.number().int().nonnegative();
-const positiveMs = z.number().int().positive();
-const positiveMinor = z.number().int('must be a whole number of minor units').positive();
+/** Timers longer than 2^31 − 1 ms fire at once in Node; no GPIO timing needs more than a minute. */
+const MAX_GPIO_MS = 60_000;
+const ms = z.number().int().nonnegative().max(MAX_GPIO_MS);
+const positiveMs = z.number().int().positive().max(MAX_GPIO_MS);
+const positiveMinor = z.number().int('must be a whole number of minor units').positive().max(1_000_000_000);
 
 /** A BCM GPIO number: `GPIO17` or `17` (→ 17). */
 const notBcm = (issue: { readonly input?: unknown }): string => `${JSON.stringify(issue.input)} is not a BCM GPIO number: write GPIO17 or 17 (0–${MAX_BCM})`;
@@ -154,7 +156,7 @@ export type KeypadOptions = z.output<typeof keypadSchema>;
 
 // ---------------------------------------------------------------- spiral motor matrix
 
-const motorAddressSchema = z.object({ row: z.number().int().nonnegative(), col: z.number().int().nonnegative() });
+const motorAddressSchema = z.object({ row: z.number().int().nonnegative().max(63), col: z.number().int().nonnegative().max(63) });
 
 export const dispenserSchema = z
   .object({

@@ -18,6 +18,7 @@ import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { ConfigError, formatIssuePath, parseConfig } from '../config/load.ts';
+import { unknownKeys, type UnknownKey } from '../config/strict.ts';
 import type { MachineConfig } from '../config/schema.ts';
 import {
   crossCheckHardware,
@@ -147,7 +148,16 @@ export function loadMachineWithHardware(path: string): MachineWithHardware {
     if (!(e instanceof ConfigError)) throw e;
     problems.push(...e.problems);
   }
-  if (config && hardware) problems.push(...crossCheckHardware(config, hardware));
+  // The adapter blocks (MDB and ccTalk options, GPIO pins and timings) and their checks against the
+  // machine: `config check`, `run` and `doctor` all come through here, so they agree on every problem.
+  if (config && hardware) {
+    try {
+      resolveHardware(config, hardware, path);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
   if (problems.length > 0 || !config || !hardware) throw new ConfigError(path, problems);
   return { config, hardware };
 }
@@ -196,6 +206,10 @@ function serialTarget(c: SerialConnection | undefined, fallback: SerialTarget): 
   return fallback;
 }
 
+function formatUnknown(u: UnknownKey): string {
+  return `${formatIssuePath(u.path)}: ${u.message}`;
+}
+
 /** Array indices that a schema reports as text ("rowPins.2", from a superRefine path) become [2]. */
 function normalisePath(path: readonly PropertyKey[]): PropertyKey[] {
   return path.map((seg, i) => {
@@ -228,6 +242,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   const mdbPorts = portsUsing(hardware, 'mdb');
   if (mdbPorts.length > 0) {
+    problems.push(...unknownKeys(mdbBlockSchema, hardware.mdb ?? {}, ['hardware', 'mdb']).map(formatUnknown));
     const r = mdbBlockSchema.safeParse(hardware.mdb ?? {});
     if (!r.success) problems.push(...issuesAt(r.error, ['hardware', 'mdb']));
     else {
@@ -254,6 +269,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   const ccPorts = portsUsing(hardware, 'cctalk');
   if (ccPorts.length > 0) {
+    problems.push(...unknownKeys(cctalkBlockSchema, hardware.cctalk ?? {}, ['hardware', 'cctalk']).map(formatUnknown));
     const r = cctalkBlockSchema.safeParse(hardware.cctalk ?? {});
     if (!r.success) problems.push(...issuesAt(r.error, ['hardware', 'cctalk']));
     else {
@@ -292,9 +308,8 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
   const gpioPorts = [...portsUsing(hardware, 'pulse'), ...portsUsing(hardware, 'gpio')];
   if (gpioPorts.length > 0 && hardware.gpio) {
     const raw = hardware.gpio;
-    const known = new Set([...Object.keys(gpioOptionsSchema.shape), 'pluginOptions', 'model']);
-    for (const key of Object.keys(raw))
-      if (!known.has(key)) problems.push(`hardware.gpio.${key}: unknown key (expected one of ${[...known].join(', ')})`);
+    const { pluginOptions: _extraOptions, model: _extraModel, ...blocks } = raw;
+    problems.push(...unknownKeys(gpioOptionsSchema, blocks, ['hardware', 'gpio']).map(formatUnknown));
     const extras = gpioExtrasSchema.safeParse({ plugin: raw.plugin, model: raw.model, pluginOptions: raw.pluginOptions });
     if (!extras.success) problems.push(...issuesAt(extras.error, ['hardware', 'gpio']));
     const { pluginOptions: _po, model: _model, ...adapterInput } = raw;
