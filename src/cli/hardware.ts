@@ -36,7 +36,7 @@ import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { MDB_USB_ID, createMdbDevices, mdbBlockSchema, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
 import { cctalkBlockSchema, createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
 import { KEYPAD_DWELL_DEFAULT_MS, createGpioDevices, gpioOptionsSchema, listPins, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
-import { GPIO_PLUGINS, PI_MODELS, checkGpioPins, checkGpioTimings, timingMinimums, type GpioPluginName, type PiModel } from '../../hardware/gpio/pins.ts';
+import { GPIO_PLUGINS, PI_MODELS, PLUGIN_PROFILES, checkGpioPins, checkGpioTimings, piModelFromDeviceTree, timingMinimums, type GpioPluginName, type PiModel } from '../../hardware/gpio/pins.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 
 // ------------------------------------------------------------------ the real clock
@@ -513,13 +513,27 @@ export interface HardwarePorts {
   close(): Promise<void>;
 }
 
+/** The Pi model this runs on, from the device tree (undefined off a Pi or for a model we do not know). */
+export function detectPiModel(read: (path: string) => string = (p) => readFileSync(p, 'latin1')): PiModel | undefined {
+  try {
+    return piModelFromDeviceTree(read('/proc/device-tree/model'));
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadPlugin(gpio: NonNullable<ResolvedHardware['gpio']>): Promise<IoPlugin> {
-  if (!gpio.plugin) throw new HardwareError(gpio.ports, 'no GPIO plugin configured: set hardware.gpio.plugin to raspi-io or pi-io');
+  if (!gpio.plugin) throw new HardwareError(gpio.ports, `no GPIO plugin configured: set hardware.gpio.plugin to ${GPIO_PLUGINS.join(', ')}`);
+  // A plugin on a model it does not run on (pigpio on a Pi 5) is refused before any pin is touched.
+  const model = gpio.model ?? detectPiModel();
+  if (model !== undefined && !PLUGIN_PROFILES[gpio.plugin].models.includes(model))
+    throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin} does not run on a Raspberry Pi ${model} (it needs ${PLUGIN_PROFILES[gpio.plugin].needs}); use gpiochip`);
   try {
     return await loadIoPlugin(gpio.plugin, gpio.pluginOptions);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (/not installed/.test(msg)) throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin} is not installed (npm install ${gpio.plugin} on the Pi)`);
+    if (/not installed/.test(msg))
+      throw new HardwareError(gpio.ports, gpio.plugin === 'gpiochip' ? `GPIO plugin gpiochip: ${msg.replace(/^gpio:\s*/, '')}` : `GPIO plugin ${gpio.plugin} is not installed (npm install ${gpio.plugin} on the Pi)`);
     throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin}: ${msg.replace(/^gpio:\s*/, '')}`);
   }
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile } from '../../src/config/load.ts';
 import { hardwareSchema, type HardwareConfigInput } from '../../src/config/hardware.ts';
 import type { MachineConfig } from '../../src/config/schema.ts';
-import { resolveHardware } from '../../src/cli/hardware.ts';
+import { detectPiModel, resolveHardware } from '../../src/cli/hardware.ts';
 import { GpioBoard } from '../../hardware/gpio/index.ts';
 import { piModelFromDeviceTree, timingMinimums } from '../../hardware/gpio/pins.ts';
 import { VirtualClock } from '../../sim/clock.ts';
@@ -120,6 +120,12 @@ describe('GPIO pins in the config are BCM numbers, held to the plugin', () => {
     expect(piModelFromDeviceTree('Raspberry Pi 3 Model B Plus Rev 1.3\0')).toBe('3b+');
     expect(piModelFromDeviceTree('Raspberry Pi Zero 2 W Rev 1.0\0')).toBe('zero2w');
     expect(piModelFromDeviceTree('Raspberry Pi 3 Model B Rev 1.2')).toBeUndefined();
+    expect(detectPiModel(() => 'Raspberry Pi 5 Model B Rev 1.0\0')).toBe('5');
+    expect(
+      detectPiModel(() => {
+        throw new Error('ENOENT');
+      }),
+    ).toBeUndefined();
   });
 });
 
