@@ -222,15 +222,16 @@ export class GpioChipIO extends EventEmitter {
 
 // ------------------------------------------------------------------ the real backends (on a Pi)
 
-interface LibgpiodLine {
+/** node-libgpiod 0.5's Line (lib/line.d.ts), as far as used here. */
+export interface LibgpiodLine {
   requestInputMode(consumer?: string): void;
   requestInputModeFlags?(consumer: string, flags: number): void;
-  requestOutputMode(value?: number, consumer?: string): void;
+  requestOutputMode(consumer?: string, defaultValue?: 0 | 1): void;
   getValue(): number;
   setValue(value: number): void;
   release(): void;
 }
-interface Libgpiod {
+export interface Libgpiod {
   Chip: new (n: number) => object;
   Line: (new (chip: object, offset: number) => LibgpiodLine) & { RequestFlags?: Record<string, number> };
 }
@@ -244,8 +245,7 @@ function loadNative<T>(pkg: string, hint: string): T {
 }
 
 /** node-libgpiod (libgpiod 1.x) on /dev/gpiochip`chip`. */
-export function libgpiodBackend(chipNumber: number): ChipBackend {
-  const lib = loadNative<Libgpiod>('node-libgpiod', 'apt install libgpiod-dev; npm install node-libgpiod');
+export function libgpiodBackend(chipNumber: number, lib: Libgpiod = loadNative<Libgpiod>('node-libgpiod', 'apt install libgpiod-dev; npm install node-libgpiod')): ChipBackend {
   const chip = new lib.Chip(chipNumber);
   const lines = new Map<number, LibgpiodLine>();
   const flags = lib.Line.RequestFlags ?? {};
@@ -268,7 +268,7 @@ export function libgpiodBackend(chipNumber: number): ChipBackend {
       else line.requestInputMode('vendomat');
     },
     output(offset, value) {
-      claim(offset).requestOutputMode(value, 'vendomat');
+      claim(offset).requestOutputMode('vendomat', value);
     },
     read: (offset) => (lineOf(offset).getValue() ? 1 : 0),
     write: (offset, value) => lineOf(offset).setValue(value),

@@ -4,7 +4,7 @@
  * inputs, and a chip that cannot be opened.
  */
 import { describe, expect, it } from 'vitest';
-import { GpioChipIO, GPIOCHIP_SAMPLING_MS, type ChipBackend, type LineBias } from '../../../hardware/gpio/gpiochip.ts';
+import { GpioChipIO, GPIOCHIP_SAMPLING_MS, libgpiodBackend, type ChipBackend, type Libgpiod, type LibgpiodLine, type LineBias } from '../../../hardware/gpio/gpiochip.ts';
 import { createGpioDevices, type GpioDevices } from '../../../hardware/gpio/index.ts';
 import type { DoorState } from '../../../src/ports/index.ts';
 import { VirtualClock } from '../../../sim/clock.ts';
@@ -125,5 +125,43 @@ describe('gpiochip IO plugin', () => {
     expect(() => io.pinMode(28, io.MODES.INPUT)).toThrow(/no line 28/);
     expect(() => io.pinMode(4, io.MODES.PWM)).toThrow(/INPUT and OUTPUT only/);
     io.close();
+  });
+
+  it('the node-libgpiod backend claims lines with the bias flags and the output level in its own argument order', () => {
+    const calls: string[] = [];
+    class Line implements LibgpiodLine {
+      static RequestFlags = { OPEN_DRAIN: 1, OPEN_SOURCE: 2, ACTIVE_LOW: 4, BIAS_DISABLE: 8, BIAS_PULL_DOWN: 16, BIAS_PULL_UP: 32 };
+      constructor(
+        _chip: object,
+        private readonly offset: number,
+      ) {}
+      requestInputMode(consumer?: string): void {
+        calls.push(`${this.offset} input ${consumer ?? ''}`);
+      }
+      requestInputModeFlags(consumer: string, flags: number): void {
+        calls.push(`${this.offset} input ${consumer} flags=${flags}`);
+      }
+      requestOutputMode(consumer?: string, value?: 0 | 1): void {
+        calls.push(`${this.offset} output ${consumer ?? ''} ${value ?? '-'}`);
+      }
+      getValue(): number {
+        return 1;
+      }
+      setValue(v: number): void {
+        calls.push(`${this.offset} set ${v}`);
+      }
+      release(): void {
+        calls.push(`${this.offset} release`);
+      }
+    }
+    const lib: Libgpiod = { Chip: class {}, Line };
+    const b = libgpiodBackend(0, lib);
+    b.input(18, 'up');
+    b.input(18, 'down');
+    b.output(23, 1);
+    b.write(23, 0);
+    expect(b.read(18)).toBe(1);
+    b.close();
+    expect(calls).toEqual(['18 input vendomat flags=32', '18 release', '18 input vendomat flags=16', '23 output vendomat 1', '23 set 0', '18 release', '23 release']);
   });
 });
