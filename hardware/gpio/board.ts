@@ -12,11 +12,13 @@
  * johnny-five's own timers (fsm-and-style.md §B3). Pins are read through `io.digitalRead` callbacks.
  */
 import type { EventEmitter } from 'node:events';
-import five from 'johnny-five';
+import { createRequire } from 'node:module';
+import type five from 'johnny-five';
 import { BehaviorSubject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
 import type { Clock, TimerHandle } from '../../src/clock.ts';
 import { DeviceError, type LinkState } from '../../src/ports/index.ts';
 import type { Level, PinId, Pull } from './config.ts';
+import { pinName, type GpioPluginName } from './pins.ts';
 
 /** One pin as an IO plugin describes it (io-plugins README "Minimum Plugin Class Requirements"). */
 export interface IoPinInfo {
@@ -85,6 +87,15 @@ export interface OpenBoardOptions {
   log?: GpioLog;
 }
 
+/**
+ * johnny-five, loaded on first use: it is large (its module graph takes a good part of a second to
+ * load on a Pi) and only a config with GPIO devices needs it. It is CommonJS, so a synchronous
+ * require keeps opening the board free of extra turns of the event loop.
+ */
+export function johnnyFive(): typeof five {
+  return createRequire(import.meta.url)('johnny-five') as typeof five;
+}
+
 /** johnny-five's Board options: `sigint` is real but missing from @types/johnny-five. */
 type J5BoardOptions = five.BoardOption & { sigint: boolean };
 
@@ -111,7 +122,7 @@ export class GpioBoard {
     // repl/debug off (no console, no stdin); sigint off: johnny-five's own SIGINT handler would call
     // process.reallyExit and skip our shutdown (lib/board.js).
     const options: J5BoardOptions = { io, repl: false, debug: false, sigint: false };
-    this.j5 = new five.Board(options);
+    this.j5 = new (johnnyFive().Board)(options);
     // Without a listener johnny-five re-emits plugin errors on the Board and Node throws them.
     this.j5.on('error', (err: Error) => this.onError(err));
     io.on('error', (err: unknown) => this.onError(err));
@@ -168,10 +179,20 @@ export class GpioBoard {
   }
 
   /** Map a configured pin id to the plugin's pin number; throws a readable error for unknown pins. */
-  pin(id: PinId): number {
+  pin(id: PinId | string): number {
     let n: number | undefined;
-    if (typeof id === 'number') n = id;
-    else if (typeof this.io.normalize === 'function') n = this.io.normalize(id);
+    // A number is a BCM line: the plugin gets its name (GPIO17), which every plugin resolves to its
+    // own numbering; a bare number would be read as WiringPi (raspi-io) or a table index (pi-io).
+    const name = typeof id === 'number' ? pinName(id) : id;
+    if (typeof this.io.normalize === 'function') {
+      try {
+        n = this.io.normalize(name);
+      } catch (e) {
+        // linux-io fails on an unknown name with a TypeError; say which pin instead.
+        throw new Error(`gpio: pin ${name} is not a pin of ${this.io.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    else if (typeof id === 'number') n = id;
     else if (/^\d+$/.test(id)) n = Number(id);
     if (n === undefined || !Number.isInteger(n) || n < 0) throw new Error(`gpio: pin "${String(id)}" is not a pin of ${this.io.name}`);
     if (this.io.pins.length > 0 && this.io.pins[n] === undefined) throw new Error(`gpio: pin ${n} does not exist on ${this.io.name} (${this.io.pins.length} pins)`);
@@ -355,11 +376,18 @@ export class DebouncedInput {
 }
 
 /**
- * Load a Raspberry Pi IO plugin by package name (it must be installed on the Pi; it is not a
- * dependency of this project). Rejects with a clear message when the package is missing or does not
+ * Load a Raspberry Pi IO plugin by package name (raspi-io and pi-io must be installed on the Pi;
+ * they are not dependencies of this project), or the character-device plugin (`gpiochip`). Rejects with a clear message when the package is missing or does not
  * look like an IO plugin.
  */
-export async function loadIoPlugin(pkg: 'raspi-io' | 'pi-io', options: Record<string, unknown> = {}): Promise<IoPlugin> {
+export async function loadIoPlugin(pkg: GpioPluginName, options: Record<string, unknown> = {}): Promise<IoPlugin> {
+  if (pkg === 'gpiochip') {
+    // Ours (hardware/gpio/gpiochip.ts): the native library it needs is loaded when the board opens.
+    const { GpioChipIO } = await import('./gpiochip.ts');
+    const chip = typeof options.chip === 'number' ? options.chip : undefined;
+    const i2cBus = typeof options.i2cBus === 'number' ? options.i2cBus : undefined;
+    return new GpioChipIO({ ...(chip !== undefined ? { chip } : {}), ...(i2cBus !== undefined ? { i2cBus } : {}) });
+  }
   let mod: unknown;
   try {
     mod = await import(pkg);

@@ -3,21 +3,37 @@
  * door switch, HD44780 LCD), validated with zod so every bad field is reported with its path. The lead
  * can mount `gpioOptionsSchema` under the machine config (e.g. `hardware.gpio`).
  *
- * Pins are whatever the IO plugin understands: a number, or a name the plugin's `normalize()` maps
- * (raspi-io takes "GPIO17" / "P1-11"; the simulator takes numbers and "GPIO17"). Levels are electrical
- * ('high' | 'low'); each device says which level means "active".
+ * Pins are BCM GPIO numbers (the SoC's line numbers, "GPIO17" on pinout diagrams), written `GPIO17`
+ * or `17`; they are handed to the IO plugin by that name (hardware/gpio/pins.ts), never as a bare
+ * number, which each plugin reads its own way. Levels are electrical ('high' | 'low'); each device
+ * says which level means "active".
  */
 import { z } from 'zod';
 import { COLUMN_CODE } from '../../src/config/schema.ts';
 import { KEYS, isKey } from '../../src/ports/index.ts';
+import { MAX_BCM, parseBcm } from './pins.ts';
 import type { Key } from '../../src/ports/index.ts';
 
-const ms = z.number().int().nonnegative();
-const positiveMs = z.number().int().positive();
-const positiveMinor = z.number().int('must be a whole number of minor units').positive();
+/** Timers longer than 2^31 − 1 ms fire at once in Node; no GPIO timing needs more than a minute. */
+const MAX_GPIO_MS = 60_000;
+const ms = z.number().int().nonnegative().max(MAX_GPIO_MS);
+const positiveMs = z.number().int().positive().max(MAX_GPIO_MS);
+const positiveMinor = z.number().int('must be a whole number of minor units').positive().max(1_000_000_000);
 
-/** A pin as the IO plugin names it. */
-export const pinIdSchema = z.union([z.number().int().nonnegative(), z.string().min(1)]);
+/** A BCM GPIO number: `GPIO17` or `17` (→ 17). */
+const notBcm = (issue: { readonly input?: unknown }): string => `${JSON.stringify(issue.input)} is not a BCM GPIO number: write GPIO17 or 17 (0–${MAX_BCM})`;
+const bcmNumber = z.number().int({ error: notBcm }).min(0, { error: notBcm }).max(MAX_BCM, { error: notBcm });
+export const pinIdSchema = z.union(
+  [
+    bcmNumber,
+    z
+      .string()
+      .regex(/^\s*(?:GPIO|BCM)?\s*\d{1,3}\s*$/i)
+      .transform((name) => parseBcm(name) ?? -1)
+      .pipe(bcmNumber),
+  ],
+  { error: notBcm },
+);
 export type PinId = z.output<typeof pinIdSchema>;
 
 export const levelSchema = z.enum(['high', 'low']);
@@ -98,6 +114,9 @@ export function keyForLabel(label: string, keyMap: Readonly<Record<string, Key>>
   return isKey(label) ? label : undefined;
 }
 
+/** The keypad's row dwell when neither the config nor the plugin asks for more. */
+export const KEYPAD_DWELL_DEFAULT_MS = 5;
+
 export const keypadSchema = z
   .object({
     /** Row lines, driven by the board one at a time while scanning. */
@@ -115,10 +134,11 @@ export const keypadSchema = z
     /** A key must read the same for this long (Arduino Keypad library default 10 ms; protocols.md §6). */
     debounceMs: positiveMs.default(20),
     /**
-     * How long each row is driven before its columns are sampled. Must exceed the IO plugin's read
-     * latency (raspi-io polls inputs every 18 ms, so use ≥ 20 there).
+     * How long each row is driven before its columns are sampled. Must exceed the IO plugin's input
+     * sampling (pins.ts `timingMinimums`: pi-io samples every 5 ms, raspi-io every 18 ms); left out,
+     * the config check raises it to the plugin's minimum.
      */
-    dwellMs: positiveMs.default(5),
+    dwellMs: positiveMs.default(KEYPAD_DWELL_DEFAULT_MS),
   })
   .superRefine((k, ctx) => {
     if (k.layout.length !== k.rowPins.length)
@@ -136,7 +156,7 @@ export type KeypadOptions = z.output<typeof keypadSchema>;
 
 // ---------------------------------------------------------------- spiral motor matrix
 
-const motorAddressSchema = z.object({ row: z.number().int().nonnegative(), col: z.number().int().nonnegative() });
+const motorAddressSchema = z.object({ row: z.number().int().nonnegative().max(63), col: z.number().int().nonnegative().max(63) });
 
 export const dispenserSchema = z
   .object({
@@ -271,8 +291,8 @@ export type LcdOptions = z.output<typeof lcdSchema>;
 export const gpioOptionsSchema = z
   .object({
     /**
-     * Documentation only: the IO plugin package the Pi runs (`raspi-io` or `pi-io`); the caller
-     * constructs it and passes it as `io`. See hardware/gpio/board.ts.
+     * The IO plugin the Pi runs (pins.ts GPIO_PLUGINS); the caller constructs it and passes it as
+     * `io`, and the config check holds pins and timings to it.
      */
     plugin: z.string().optional(),
     /** Give up on a board that does not report ready within this time. */
@@ -291,21 +311,20 @@ export const gpioOptionsSchema = z
       const key = pinKey(pin);
       const other = seen.get(key);
       if (other !== undefined)
-        ctx.addIssue({ code: 'custom', path: path.split('.'), message: `pin ${String(pin)} is already used by ${other}` });
+        ctx.addIssue({ code: 'custom', path: path.split('.'), message: `pin GPIO${pin} is already used by ${other}` });
       else seen.set(key, path);
     }
   });
 export type GpioOptionsInput = z.input<typeof gpioOptionsSchema>;
 export type GpioOptions = z.output<typeof gpioOptionsSchema>;
 
-/** "GPIO17", "17" and 17 are one pin. */
+/** Pins are BCM numbers once parsed: "GPIO17", "17" and 17 are one pin. */
 function pinKey(pin: PinId): string {
-  if (typeof pin === 'number') return String(pin);
-  const m = /^(?:gpio|bcm)?\s*(\d+)$/i.exec(pin.trim());
-  return m?.[1] !== undefined ? String(Number(m[1])) : pin.trim().toUpperCase();
+  return String(pin);
 }
 
-function listPins(g: Omit<GpioOptions, 'readyTimeoutMs' | 'plugin'>): [string, PinId][] {
+/** Every pin of the options with its path ("keypad.rowPins.1"). */
+export function listPins(g: Omit<GpioOptions, 'readyTimeoutMs' | 'plugin'>): [string, PinId][] {
   const out: [string, PinId][] = [];
   if (g.coin) {
     out.push(['coin.pin', g.coin.pin]);

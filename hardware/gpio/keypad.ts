@@ -19,6 +19,7 @@ import type { TimerHandle } from '../../src/clock.ts';
 import type { Key, KeypadPort, LinkState } from '../../src/ports/index.ts';
 import { type GpioBoard, inverse, levelValue } from './board.ts';
 import { keyForLabel, type KeypadOptions } from './config.ts';
+import { pinName } from './pins.ts';
 
 /**
  * The matrix pins of a keypad: their levels, traced, decode to the keys pressed (a service PIN
@@ -30,8 +31,16 @@ export function keypadTracePins(
 ): ReadonlySet<number> {
   const out = new Set<number>();
   for (const id of opts ? [...opts.rowPins, ...opts.colPins] : []) {
-    // The plugin's pin number, as the board resolves it (board.ts `pin`); a name it cannot map is skipped.
-    const n = typeof id === 'number' ? id : typeof io.normalize === 'function' ? io.normalize(id) : /^\d+$/.test(id) ? Number(id) : undefined;
+    // The plugin's pin number, as the board resolves it (board.ts `pin`: a BCM line goes to the
+    // plugin by its name); a name the plugin cannot map is skipped.
+    let n: number | undefined;
+    if (typeof io.normalize === 'function') {
+      try {
+        n = io.normalize(pinName(id));
+      } catch {
+        n = undefined;
+      }
+    } else n = id;
     if (n !== undefined && Number.isInteger(n)) out.add(n);
   }
   return out;

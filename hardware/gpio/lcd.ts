@@ -7,10 +7,10 @@
  * Only characters of the HD44780 ROM (A00) are sent: printable ASCII except '\' and '~'; others go
  * through `substitutions` (e.g. '€' → 'E') or print '?'.
  */
-import five from 'johnny-five';
+import type five from 'johnny-five';
 import type { Observable } from 'rxjs';
 import type { DisplayPort, LinkState } from '../../src/ports/index.ts';
-import type { GpioBoard } from './board.ts';
+import { johnnyFive, type GpioBoard } from './board.ts';
 import type { LcdOptions } from './config.ts';
 
 /** The LCD methods used here (`command` is real but missing from @types/johnny-five). */
@@ -52,7 +52,7 @@ export class LcdDisplay implements DisplayPort {
       options = { ...base, controller: opts.controller, ...(opts.address === undefined ? {} : { address: opts.address }) };
     }
     // The constructor runs the HD44780 init sequence at once (busy-waiting ~10 ms in johnny-five).
-    this.lcd = new five.LCD(options) as unknown as J5Lcd;
+    this.lcd = new (johnnyFive().LCD)(options) as unknown as J5Lcd;
     if (opts.controller === 'PARALLEL') {
       // johnny-five's 4-bit parallel init never sends a 4-bit function set with N=1 (it sends 0x08
       // where 0x28 belongs), leaving the controller in 1-line mode; set 4-bit, 2-line, 5×8 here.

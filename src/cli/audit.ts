@@ -16,6 +16,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ownerOnlyFiles } from './files.ts';
 import { buildDex, parseDex, type DexFile, type DexRecord } from '../audit/dex.ts';
 import { formatAuditReport } from '../audit/report.ts';
 import type { Clock } from '../clock.ts';
@@ -206,6 +207,7 @@ export function registerAuditCommands(program: Command, io: AuditIo): void {
     .option('--parse <file>', 'check a DEX file (G85 CRC, SE segment count) and print it readably')
     .option('--now <iso>', 'date and time of the read, ISO local (default: now)');
   audit.action((opts: AuditOptions) => {
+    ownerOnlyFiles();
     try {
       if (opts.parse !== undefined) {
         if (opts.dex === true) throw new AuditUsageError('--parse and --dex do not go together');

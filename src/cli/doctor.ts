@@ -210,7 +210,7 @@ export async function probeHardware(config: MachineConfig, hardware: HardwareCon
       let io: IoPlugin | undefined = deps.io;
       let failure: string | undefined;
       if (!io) {
-        if (!g.plugin) failure = 'no GPIO plugin configured (hardware.gpio.plugin: raspi-io or pi-io)';
+        if (!g.plugin) failure = 'no GPIO plugin configured (hardware.gpio.plugin: gpiochip, pi-io or raspi-io)';
         else {
           try {
             io = await loadIoPlugin(g.plugin, g.pluginOptions);

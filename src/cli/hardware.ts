@@ -18,6 +18,7 @@ import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { ConfigError, formatIssuePath, parseConfig } from '../config/load.ts';
+import { unknownKeys, type UnknownKey } from '../config/strict.ts';
 import type { MachineConfig } from '../config/schema.ts';
 import {
   crossCheckHardware,
@@ -34,7 +35,8 @@ import { SerialLink, type SerialTarget } from '../../hardware/serial/link.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { MDB_USB_ID, createMdbDevices, mdbBlockSchema, type MdbDevices, type MdbDevicesOptions } from '../../hardware/mdb/index.ts';
 import { cctalkBlockSchema, createCctalkDevices, type CctalkDevices, type CctalkDevicesOptions } from '../../hardware/cctalk/index.ts';
-import { createGpioDevices, gpioOptionsSchema, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
+import { KEYPAD_DWELL_DEFAULT_MS, createGpioDevices, gpioOptionsSchema, listPins, loadIoPlugin, type GpioDevices, type GpioOptions, type IoPlugin } from '../../hardware/gpio/index.ts';
+import { GPIO_PLUGINS, PI_MODELS, PLUGIN_PROFILES, checkGpioPins, checkGpioTimings, piModelFromDeviceTree, timingMinimums, type GpioPluginName, type PiModel } from '../../hardware/gpio/pins.ts';
 import { keypadTracePins, maskedPinFrame } from '../../hardware/gpio/keypad.ts';
 import { createSimMachine, type SimMachine } from '../../sim/machine.ts';
 
@@ -147,18 +149,28 @@ export function loadMachineWithHardware(path: string): MachineWithHardware {
     if (!(e instanceof ConfigError)) throw e;
     problems.push(...e.problems);
   }
-  if (config && hardware) problems.push(...crossCheckHardware(config, hardware));
+  // The adapter blocks (MDB and ccTalk options, GPIO pins and timings) and their checks against the
+  // machine: `config check`, `run` and `doctor` all come through here, so they agree on every problem.
+  if (config && hardware) {
+    try {
+      resolveHardware(config, hardware, path);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
   if (problems.length > 0 || !config || !hardware) throw new ConfigError(path, problems);
   return { config, hardware };
 }
 
 // ------------------------------------------------------------------ adapter option schemas
 
-export const GPIO_PLUGINS = ['raspi-io', 'pi-io'] as const;
-export type GpioPluginName = (typeof GPIO_PLUGINS)[number];
+export { GPIO_PLUGINS, type GpioPluginName } from '../../hardware/gpio/pins.ts';
 
 const gpioExtrasSchema = z.object({
   plugin: z.enum(GPIO_PLUGINS).optional(),
+  /** The Pi model, when known ahead (else `run` and `doctor` read it from the device tree). */
+  model: z.enum(PI_MODELS).optional(),
   pluginOptions: z.record(z.string(), z.unknown()).default({}),
 });
 
@@ -181,6 +193,7 @@ export interface ResolvedHardware {
   readonly cctalk?: { readonly bus: SerialBusSpec; readonly options: CctalkDevicesOptions };
   readonly gpio?: {
     readonly plugin?: GpioPluginName;
+    readonly model?: PiModel;
     readonly pluginOptions: Record<string, unknown>;
     /** Only the devices the section assigns to GPIO. */
     readonly options: GpioOptions;
@@ -192,6 +205,10 @@ function serialTarget(c: SerialConnection | undefined, fallback: SerialTarget): 
   if (c?.path !== undefined) return { path: c.path };
   if (c?.usb) return { vendorId: c.usb.vendorId, productId: c.usb.productId, ...(c.usb.serialNumber !== undefined ? { serialNumber: c.usb.serialNumber } : {}) };
   return fallback;
+}
+
+function formatUnknown(u: UnknownKey): string {
+  return `${formatIssuePath(u.path)}: ${u.message}`;
 }
 
 /** Array indices that a schema reports as text ("rowPins.2", from a superRefine path) become [2]. */
@@ -226,6 +243,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   const mdbPorts = portsUsing(hardware, 'mdb');
   if (mdbPorts.length > 0) {
+    problems.push(...unknownKeys(mdbBlockSchema, hardware.mdb ?? {}, ['hardware', 'mdb']).map(formatUnknown));
     const r = mdbBlockSchema.safeParse(hardware.mdb ?? {});
     if (!r.success) problems.push(...issuesAt(r.error, ['hardware', 'mdb']));
     else {
@@ -252,6 +270,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   const ccPorts = portsUsing(hardware, 'cctalk');
   if (ccPorts.length > 0) {
+    problems.push(...unknownKeys(cctalkBlockSchema, hardware.cctalk ?? {}, ['hardware', 'cctalk']).map(formatUnknown));
     const r = cctalkBlockSchema.safeParse(hardware.cctalk ?? {});
     if (!r.success) problems.push(...issuesAt(r.error, ['hardware', 'cctalk']));
     else {
@@ -290,16 +309,22 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
   const gpioPorts = [...portsUsing(hardware, 'pulse'), ...portsUsing(hardware, 'gpio')];
   if (gpioPorts.length > 0 && hardware.gpio) {
     const raw = hardware.gpio;
-    const known = new Set([...Object.keys(gpioOptionsSchema.shape), 'pluginOptions']);
-    for (const key of Object.keys(raw))
-      if (!known.has(key)) problems.push(`hardware.gpio.${key}: unknown key (expected one of ${[...known].join(', ')})`);
-    const extras = gpioExtrasSchema.safeParse({ plugin: raw.plugin, pluginOptions: raw.pluginOptions });
+    const { pluginOptions: _extraOptions, model: _extraModel, ...blocks } = raw;
+    problems.push(...unknownKeys(gpioOptionsSchema, blocks, ['hardware', 'gpio']).map(formatUnknown));
+    const extras = gpioExtrasSchema.safeParse({ plugin: raw.plugin, model: raw.model, pluginOptions: raw.pluginOptions });
     if (!extras.success) problems.push(...issuesAt(extras.error, ['hardware', 'gpio']));
-    const { pluginOptions: _po, ...adapterInput } = raw;
-    const parsed = gpioOptionsSchema.safeParse(adapterInput);
+    const { pluginOptions: _po, model: _model, ...adapterInput } = raw;
+    const parsed = gpioOptionsSchema.safeParse(withPluginDefaults(adapterInput, extras.success ? extras.data.plugin : undefined));
     if (!parsed.success) problems.push(...issuesAt(parsed.error, ['hardware', 'gpio']));
     if (extras.success && parsed.success) {
       const all = parsed.data;
+      const plugin = extras.data.plugin;
+      if (plugin !== undefined) {
+        // Pins and timings held to the plugin (and model) before anything is driven.
+        const pins = listPins(all).map(([path, pin]) => [path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), pin] as const);
+        const found = [...checkGpioPins(pins, plugin, extras.data.model), ...checkGpioTimings(all, plugin)];
+        for (const p of found) problems.push(`${formatIssuePath(['hardware', 'gpio', ...p.path])}: ${p.message}`);
+      }
       // Only the devices this machine takes from GPIO are built; the rest of the block is documentation.
       const options: GpioOptions = {
         ...(all.plugin !== undefined ? { plugin: all.plugin } : {}),
@@ -320,6 +345,7 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
       }
       gpio = {
         ...(extras.data.plugin !== undefined ? { plugin: extras.data.plugin } : {}),
+        ...(extras.data.model !== undefined ? { model: extras.data.model } : {}),
         pluginOptions: extras.data.pluginOptions,
         options,
         ports: gpioPorts,
@@ -329,6 +355,18 @@ export function resolveHardware(config: MachineConfig, hardware: HardwareConfig,
 
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { config, hardware, ...(mdb ? { mdb } : {}), ...(cctalk ? { cctalk } : {}), ...(gpio ? { gpio } : {}) };
+}
+
+/**
+ * Timings the config leaves out take the plugin's minimum where the adapter's own default is below
+ * it (a keypad dwell of 5 ms reads every key one row late with pi-io's 5 ms sampling).
+ */
+function withPluginDefaults(input: Record<string, unknown>, plugin: GpioPluginName | undefined): Record<string, unknown> {
+  if (plugin === undefined) return input;
+  const min = timingMinimums(plugin);
+  const keypad = input.keypad;
+  if (typeof keypad !== 'object' || keypad === null || Array.isArray(keypad) || 'dwellMs' in keypad) return input;
+  return { ...input, keypad: { ...keypad, dwellMs: Math.max(KEYPAD_DWELL_DEFAULT_MS, min.keypadDwellMs) } };
 }
 
 function motorCodesOf(d: GpioOptions['dispenser']): string[] {
@@ -481,13 +519,27 @@ export interface HardwarePorts {
   close(): Promise<void>;
 }
 
+/** The Pi model this runs on, from the device tree (undefined off a Pi or for a model we do not know). */
+export function detectPiModel(read: (path: string) => string = (p) => readFileSync(p, 'latin1')): PiModel | undefined {
+  try {
+    return piModelFromDeviceTree(read('/proc/device-tree/model'));
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadPlugin(gpio: NonNullable<ResolvedHardware['gpio']>): Promise<IoPlugin> {
-  if (!gpio.plugin) throw new HardwareError(gpio.ports, 'no GPIO plugin configured: set hardware.gpio.plugin to raspi-io or pi-io');
+  if (!gpio.plugin) throw new HardwareError(gpio.ports, `no GPIO plugin configured: set hardware.gpio.plugin to ${GPIO_PLUGINS.join(', ')}`);
+  // A plugin on a model it does not run on (pigpio on a Pi 5) is refused before any pin is touched.
+  const model = gpio.model ?? detectPiModel();
+  if (model !== undefined && !PLUGIN_PROFILES[gpio.plugin].models.includes(model))
+    throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin} does not run on a Raspberry Pi ${model} (it needs ${PLUGIN_PROFILES[gpio.plugin].needs}); use gpiochip`);
   try {
     return await loadIoPlugin(gpio.plugin, gpio.pluginOptions);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (/not installed/.test(msg)) throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin} is not installed (npm install ${gpio.plugin} on the Pi)`);
+    if (/not installed/.test(msg))
+      throw new HardwareError(gpio.ports, gpio.plugin === 'gpiochip' ? `GPIO plugin gpiochip: ${msg.replace(/^gpio:\s*/, '')}` : `GPIO plugin ${gpio.plugin} is not installed (npm install ${gpio.plugin} on the Pi)`);
     throw new HardwareError(gpio.ports, `GPIO plugin ${gpio.plugin}: ${msg.replace(/^gpio:\s*/, '')}`);
   }
 }

@@ -10,21 +10,8 @@
  *
  * The CLI is the composition root, so it is the one place in src/ that wires the simulator in.
  */
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
-import { ConfigError, loadConfigFile } from '../config/load.ts';
-import type { Logger } from '../controller/controller.ts';
-import { statechartToMermaid } from '../controller/diagram.ts';
-import { VirtualClock } from '../../sim/clock.ts';
-import { runRepl } from '../../sim/repl.ts';
-import { ScenarioError, formatTranscript, runScenario, scenarioResultJson } from '../../sim/scenario.ts';
-import { SimSession, loadDemoConfig } from '../../sim/session.ts';
-import { isWireSimMachine } from '../../sim/wire/machine.ts';
-import { registerAuditCommands } from './audit.ts';
-import { registerDoctorCommand } from './doctor.ts';
-import { registerRunCommand } from './run.ts';
-import { openTraceLog, registerTraceCommand } from './trace.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -63,105 +50,73 @@ export function chooseSimMode(opts: SimOptions, io: CliIo): SimMode {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function parseSeed(value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('the seed must be a whole number.');
-  return Number(value);
+  const n = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('the seed must be a whole number (a safe integer).');
+  return n;
 }
 
-/** A usage problem found after commander's own parsing (bad file path, ...). */
-class UsageError extends Error {}
-
-/** pino on stderr, stamped with the simulator's virtual time (`vt`, ms) next to the wall time. */
-function makeLogger(level: string | undefined, clock: VirtualClock): Logger | undefined {
-  if (level === undefined || level === 'silent') return undefined;
-  return pino({ level, base: undefined, mixin: () => ({ vt: clock.now() }) }, pino.destination(2));
-}
-
-function line(stream: NodeJS.WritableStream, text: string): void {
-  stream.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function requireFile(path: string, what: string): void {
-  if (!existsSync(path)) throw new UsageError(`${what} not found: ${path}`);
-}
-
-async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
-  const clock = new VirtualClock();
-  const logger = makeLogger(opts.logLevel, clock);
-  if (opts.config !== undefined) requireFile(opts.config, 'config file');
-  if (chooseSimMode(opts, io) === 'script') {
-    const script = opts.script ?? '';
-    requireFile(script, 'scenario file');
-    const result = await runScenario(script, {
-      ...(opts.wire ? { wire: true } : {}),
-      ...(opts.config !== undefined ? { configPath: opts.config } : {}),
-      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-      ...(logger ? { logger } : {}),
-      clock,
-    });
-    line(io.stdout, opts.json ? scenarioResultJson(result) : formatTranscript(result));
-    return result.passed ? EXIT.ok : EXIT.failed;
-  }
-  const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
-  const session = await SimSession.start({
-    config,
-    journal: opts.data !== undefined ? { dir: opts.data, ...(opts.startFresh === true ? { startFresh: true } : {}) } : {},
-    ...(opts.wire ? { wire: true } : {}),
-    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-    ...(logger ? { logger } : {}),
-    clock,
-  });
-  if (chooseSimMode(opts, io) === 'ui') {
-    // The UI closes the session itself when the user quits.
-    const { fromSession, runTerminalUi } = await import('../../sim/ui/index.ts');
-    await runTerminalUi({ config, machine: fromSession(session) });
-    return EXIT.ok;
-  }
-  const traceLog =
-    opts.traceLog !== undefined && isWireSimMachine(session.sim) ? openTraceLog(session.sim.tracer, opts.traceLog) : undefined;
-  try {
-    await runRepl({ session, input: io.stdin, output: io.stdout, interactive: io.stdin.isTTY === true && !opts.json, json: opts.json ?? false });
-  } finally {
-    await session.close();
-    await traceLog?.close();
-  }
-  return EXIT.ok;
-}
-
-function configCheck(file: string, io: CliIo): number {
-  requireFile(file, 'config file');
-  const config = loadConfigFile(file);
-  const slots = config.catalog.slots.length;
-  line(io.stdout, `ok: ${file} (${config.machine.name}, ${slots} column${slots === 1 ? '' : 's'}, ${config.currency.code})`);
-  return EXIT.ok;
-}
-
-/** Reports an error from a command as clear lines and returns its exit code. */
-function report(e: unknown, io: CliIo): number {
-  if (e instanceof UsageError) {
-    line(io.stderr, `vendomat: ${e.message}`);
-    return EXIT.usage;
-  }
-  if (e instanceof ConfigError) {
-    line(io.stderr, `vendomat: invalid config ${e.source}:`);
-    for (const p of e.problems) line(io.stderr, `  - ${p}`);
-    return EXIT.failed;
-  }
-  if (e instanceof ScenarioError) {
-    if (e.kind === 'read') {
-      line(io.stderr, `vendomat: ${e.message}`);
-      return EXIT.usage;
+/** The package's version, from the package.json above this file (sources) or above dist/ (build). */
+export function packageVersion(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg: unknown = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'));
+      if (typeof pkg === 'object' && pkg !== null && 'name' in pkg && pkg.name === 'vendomat' && 'version' in pkg && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: try the next level up
     }
-    line(io.stderr, `vendomat: invalid scenario ${e.source}:`);
-    for (const p of e.problems) line(io.stderr, `  - ${p}`);
-    return EXIT.failed;
   }
-  line(io.stderr, `vendomat: ${e instanceof Error ? e.message : String(e)}`);
-  return EXIT.failed;
+  return 'unknown';
 }
 
-export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+/**
+ * The commands whose modules are heavy (serial, GPIO, the journal's SQLite, the simulator): main()
+ * imports only the one named on the command line, so `vendomat --help` loads commander and little
+ * else. A command not loaded is listed with its description only.
+ */
+const LAZY_COMMANDS = {
+  run: 'run the controller on the real hardware of the config\'s hardware section (Ctrl-C / SIGTERM: clean stop)',
+  doctor: 'probe every device of the config\'s hardware section and say what answered (exit 1 when a required one did not)',
+  trace: 'show a frame trace (MDB lines, ccTalk frames, GPIO pin changes) logged by `run --trace-log FILE`',
+  audit: 'the audit from the journal: a readable report, a DEX/UCS file (--dex), or a DEX file checked (--parse)',
+} as const;
+type LazyCommand = keyof typeof LAZY_COMMANDS;
+
+/** Registers a loaded command on the program. */
+export type Registrar = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
+export type LoadedCommands = Partial<Record<LazyCommand, Registrar>>;
+
+async function loadCommand(name: LazyCommand): Promise<Registrar> {
+  switch (name) {
+    case 'run':
+      return (await import('./run.ts')).registerRunCommand;
+    case 'doctor':
+      return (await import('./doctor.ts')).registerDoctorCommand;
+    case 'trace':
+      return (await import('./trace.ts')).registerTraceCommand;
+    case 'audit': {
+      const { registerAuditCommands } = await import('./audit.ts');
+      return (program, io) => registerAuditCommands(program, io);
+    }
+  }
+}
+
+/** The command named in `argv` (as in process.argv), if it is one of the lazily loaded ones. */
+function lazyCommandIn(argv: readonly string[]): LazyCommand | undefined {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  // `vendomat help run` shows run's own options, so run's module is needed for it too.
+  const name = words[0] === 'help' ? words[1] : words[0];
+  return name !== undefined && Object.hasOwn(LAZY_COMMANDS, name) ? (name as LazyCommand) : undefined;
+}
+
+async function failed(e: unknown, io: CliIo): Promise<number> {
+  const { report } = await import('./errors.ts');
+  return report(e, io);
+}
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void, loaded: LoadedCommands = {}): Command {
   const program = new Command('vendomat')
     .description('Vending-machine controller and simulator')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(run `vendomat --help` for usage)')
     .configureOutput({
@@ -184,16 +139,18 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--log-level <level>', 'log to stderr at this level').choices(LOG_LEVELS))
     .action(async (opts: SimOptions) => {
       try {
+        const { runSim } = await import('./sim.ts');
         setExit(await runSim(opts, io));
       } catch (e) {
-        setExit(report(e, io));
+        setExit(await failed(e, io));
       }
     });
 
   program
     .command('diagram')
     .description('print the statechart as a Mermaid stateDiagram-v2, generated from the machine definition')
-    .action(() => {
+    .action(async () => {
+      const { statechartToMermaid } = await import('../controller/diagram.ts');
       io.stdout.write(statechartToMermaid());
       setExit(EXIT.ok);
     });
@@ -202,35 +159,44 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   config
     .command('check <file>')
     .description('validate a machine config; print each problem with its path')
-    .action((file: string) => {
+    .action(async (file: string) => {
       try {
+        const { configCheck } = await import('./check.ts');
         setExit(configCheck(file, io));
       } catch (e) {
-        setExit(report(e, io));
+        setExit(await failed(e, io));
       }
     });
 
-  registerRunCommand(program, io, setExit);
-  registerDoctorCommand(program, io, setExit);
-  registerTraceCommand(program, io, setExit);
-  registerAuditCommands(program, io);
+  for (const name of Object.keys(LAZY_COMMANDS) as LazyCommand[]) {
+    const register = loaded[name];
+    if (register) register(program, io, setExit);
+    else program.command(name).description(LAZY_COMMANDS[name]).allowUnknownOption().allowExcessArguments();
+  }
   return program;
 }
 
 /** Runs the CLI on `argv` (as in process.argv) and resolves with the exit code. */
 export async function main(argv: readonly string[], io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram(io, (c) => {
-    code = c;
-  });
+  const lazy = lazyCommandIn(argv);
+  const loaded: LoadedCommands = lazy !== undefined ? { [lazy]: await loadCommand(lazy) } : {};
+  const program = buildProgram(
+    io,
+    (c) => {
+      code = c;
+    },
+    loaded,
+  );
   try {
     await program.parseAsync([...argv], { from: 'node' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
+      // Help asked for (`--help`, `help run`) is ok; help shown because no command was given is not.
+      if ((e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') && e.exitCode === 0) return EXIT.ok;
       return EXIT.usage;
     }
-    return report(e, io);
+    return failed(e, io);
   }
   return code;
 }

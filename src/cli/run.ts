@@ -16,7 +16,6 @@
 import { existsSync } from 'node:fs';
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
 import { Option, type Command } from 'commander';
-import { pino } from 'pino';
 import { sleep, type Clock } from '../clock.ts';
 import { ConfigError } from '../config/load.ts';
 import type { MachineConfig } from '../config/schema.ts';
@@ -28,11 +27,16 @@ import type { IoPlugin } from '../../hardware/gpio/index.ts';
 import { FrameTracer } from '../../hardware/serial/trace.ts';
 import { HardwareError, loadMachineWithHardware, openHardwarePorts, systemClock, type HardwarePorts } from './hardware.ts';
 import { EXIT, type CliIo } from './main.ts';
+import { ownerOnlyFiles } from './files.ts';
+import { LOG_FORMATS, createLogSink, createRunLogger, defaultLogFormat, type LogFormat } from './log.ts';
+import { systemdNotifier, type Notifier } from './notify.ts';
 import { openTraceLog, type TraceLog } from './trace.ts';
 
 export interface RunOptions {
   readonly config?: string;
   readonly logLevel?: string;
+  /** text on a terminal, journal under systemd, json otherwise (src/cli/log.ts). */
+  readonly logFormat?: LogFormat;
   readonly traceLog?: string;
   /** The journal's directory (default: the config's `journal.dir`, else the data directory). */
   readonly data?: string;
@@ -58,6 +62,8 @@ export interface RunDeps {
   readonly stopTimeoutMs?: number;
   /** How long the devices get to initialise before the controller starts anyway (default 5 s). */
   readonly startTimeoutMs?: number;
+  /** sd_notify (default: systemd's, when $NOTIFY_SOCKET is set). */
+  readonly notifier?: Notifier;
 }
 
 export const RUN_LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -106,9 +112,6 @@ function within(clock: Clock, p: Promise<unknown>, ms: number): Promise<boolean>
   });
 }
 
-function makeLogger(level: string, io: CliIo): Logger {
-  return pino({ level, base: { app: 'vendomat' } }, io.stderr);
-}
 
 function problemLines(e: ConfigError, io: CliIo): void {
   line(io.stderr, `vendomat: invalid config ${e.source}:`);
@@ -142,7 +145,36 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
     return EXIT.usage;
   }
   const clock = deps.clock ?? systemClock;
-  const log = makeLogger(opts.logLevel ?? 'info', io);
+  ownerOnlyFiles();
+  const sink = createLogSink({ format: opts.logFormat ?? defaultLogFormat(io.stderr), out: (l) => void io.stderr.write(l), clock });
+  const log = createRunLogger(opts.logLevel ?? 'info', sink);
+  // Repeated warnings are summarised when their window ends, also when nothing else is logged.
+  const tick = (): void => {
+    sink.expire();
+    expiring = clock.setTimeout(tick, 60_000);
+  };
+  let expiring = clock.setTimeout(tick, 60_000);
+  const notifier = deps.notifier ?? systemdNotifier({ onError: (e) => log.warn({ error: e.message }, 'sd_notify failed') });
+  try {
+    return await runWithLog(opts, io, deps, { file, config, hardware, clock, log, notifier });
+  } finally {
+    clock.clearTimeout(expiring);
+    notifier.close();
+    sink.flush();
+  }
+}
+
+interface RunContext {
+  readonly file: string;
+  readonly config: MachineConfig;
+  readonly hardware: HardwareConfig;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly notifier: Notifier;
+}
+
+async function runWithLog(opts: RunOptions, io: CliIo, deps: RunDeps, ctx: RunContext): Promise<number> {
+  const { file, config, hardware, clock, log, notifier } = ctx;
   const tracer = new FrameTracer({ capacity: 2_000 });
   let traceLog: TraceLog | undefined;
   let hw: HardwarePorts;
@@ -193,8 +225,11 @@ export async function runMachine(opts: RunOptions, io: CliIo, deps: RunDeps = {}
     log.info({ journal: journaled.journal.path, credit: controller.snapshot.context.credit }, 'journal open, state recovered');
     const sim = portsUsing(hardware, 'sim').filter((p) => (p !== 'bill' || config.devices.bill.present) && (p !== 'card' || config.devices.card.present));
     log.info({ machine: config.machine.name, config: file, ...(sim.length > 0 ? { simulated: sim } : {}) }, 'running');
+    notifier.ready(`selling: ${config.machine.name}${late.length > 0 ? `; still coming up: ${late.join(', ')}` : ''}`);
+    notifier.startWatchdog();
     deps.onRunning?.({ controller, hardware: hw });
     const why = await stop.promise;
+    notifier.stopping(`stopping (${why})`);
     log.info({ signal: why, credit: controller.snapshot.context.credit }, 'stopping: motors off, payment devices disabled, credit kept');
   } catch (e) {
     // A corrupt or foreign journal: refuse to sell rather than lose the books; the file is kept.
@@ -225,7 +260,8 @@ export function registerRunCommand(program: Command, io: CliIo, setExit: (code: 
     .command('run')
     .description('run the controller on the real hardware of the config\'s hardware section (Ctrl-C / SIGTERM: clean stop)')
     .option('--config <file>', 'machine config with a hardware section')
-    .addOption(new Option('--log-level <level>', 'log level for the JSON log on stderr').choices(RUN_LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-level <level>', 'log level (stderr)').choices(RUN_LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'text (default on a terminal), journal (default under systemd: one line per event) or json').choices(LOG_FORMATS))
     .option('--data <dir>', "the journal's directory (default: the config's journal.dir, else $VENDOMAT_DATA or ~/.local/share/vendomat)")
     .option('--trace-log <file>', 'append every MDB line, ccTalk frame and GPIO pin change here (read it with `vendomat trace`)')
     .option('--start-fresh', 'accept a missing, empty or older journal on purpose (otherwise refused: its credit and books would be lost)')

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// The `vendomat` bin: registers tsx so the TypeScript sources run as they are (no build step),
-// then hands over to main.ts. process.exitCode (not process.exit) lets pending output flush.
+// The development entry: registers tsx so the TypeScript sources run as they are, then runs the
+// same entry as the built bin (bin.ts). `npm run build` compiles it to dist/src/cli/bin.js.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv);
+await import('./bin.ts');

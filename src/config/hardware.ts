@@ -45,9 +45,9 @@ export const serialConnectionSchema = z
       .strict()
       .optional(),
     /** Default: the adapter's (MDB interface board 115200, ccTalk 9600). */
-    baudRate: z.number().int().positive().optional(),
+    baudRate: z.number().int().positive().max(4_000_000).optional(),
     /** Poll the port list this often to notice an unplug the OS does not report (0: off). */
-    presenceCheckMs: z.number().int().nonnegative().optional(),
+    presenceCheckMs: z.number().int().nonnegative().max(3_600_000).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { machineConfigSchema, type MachineConfig } from './schema.ts';
+import { unknownKeys } from './strict.ts';
 
 /** A config that failed validation: one line per problem, each naming the field's path. */
 export class ConfigError extends Error {
@@ -27,10 +28,14 @@ function problemsOf(error: z.ZodError): string[] {
   return error.issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
 }
 
-/** Validate an already-parsed object. Throws ConfigError naming every bad field. */
+/**
+ * Validate an already-parsed object. Throws ConfigError naming every bad field, unknown keys
+ * (misspellings that would otherwise fall back to a default in silence) included.
+ */
 export function parseConfig(raw: unknown, source = '(inline)'): MachineConfig {
   const result = machineConfigSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(source, problemsOf(result.error));
+  const unknown = unknownKeys(machineConfigSchema, raw).map((u) => `${formatIssuePath(u.path)}: ${u.message}`);
+  if (!result.success || unknown.length > 0) throw new ConfigError(source, [...unknown, ...(result.success ? [] : problemsOf(result.error))]);
   return result.data;
 }
 

@@ -5,9 +5,17 @@
 import { z } from 'zod';
 import { hardwareSchema } from './hardware.ts';
 
-const minor = z.number().int('must be a whole number of minor units').nonnegative();
-const positiveMinor = z.number().int('must be a whole number of minor units').positive();
-const ms = z.number().int().nonnegative();
+/**
+ * Bounds on every number a config can hold: a timer longer than 2^31 − 1 ms fires at once in Node,
+ * and no coin, price or count is anywhere near these limits.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_MINOR = 1_000_000_000;
+export const MAX_COUNT = 100_000;
+const minor = z.number().int('must be a whole number of minor units').nonnegative().max(MAX_MINOR);
+const positiveMinor = z.number().int('must be a whole number of minor units').positive().max(MAX_MINOR);
+const ms = z.number().int().nonnegative().max(MAX_TIMER_MS, 'at most 2147483647 ms (about 24.8 days, the longest timer)');
+const count = z.number().int().nonnegative().max(MAX_COUNT);
 export const COLUMN_CODE = /^[A-J][0-9]$/;
 
 export const currencySchema = z
@@ -29,8 +37,8 @@ export const columnSchema = z.object({
   code: z.string().regex(COLUMN_CODE, 'must be a row letter A-J and a digit, e.g. A1'),
   product: z.string().min(1).max(40),
   price: positiveMinor,
-  capacity: z.number().int().positive(),
-  stock: z.number().int().nonnegative(),
+  capacity: z.number().int().positive().max(MAX_COUNT),
+  stock: count,
   enabled: z.boolean().default(true),
 });
 
@@ -49,7 +57,7 @@ export const policySchema = z.object({
   /** Accept a coin or bill only if the tubes can still change it plus the current credit. */
   acceptOnlyIfChangeable: z.boolean().default(true),
   /** At or below these counts (denomination → coins) the machine shows EXACT CHANGE ONLY. */
-  lowTubeLevels: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+  lowTubeLevels: z.record(z.string().regex(/^\d+$/), count).default({}),
   /** Unused credit is kept this long after the last action, then ... (null: indefinitely). */
   saveCreditMs: ms.nullable().default(null),
   /** What happens to credit when `saveCreditMs` runs out: paid back, or kept as overpay. */
@@ -78,13 +86,13 @@ export const policySchema = z.object({
       /** On a failed column, try another column holding the same product. */
       tryOtherColumns: z.boolean().default(true),
       /** This many failed columns in a row without any drop seen → the drop sensor is suspected blind. */
-      blindAfterFailures: z.number().int().min(1).default(3),
+      blindAfterFailures: z.number().int().min(1).max(100).default(3),
     })
     .prefault({}),
   /** Clear failed-column marks when the service door closes. */
   clearFailedOnDoorClose: z.boolean().default(true),
   /** Faults within a sales window before the machine goes out of service. */
-  maxOpenFaults: z.number().int().positive().default(5),
+  maxOpenFaults: z.number().int().positive().max(1_000).default(5),
 });
 
 export const devicesSchema = z.object({
@@ -97,7 +105,7 @@ export const journalSchema = z.object({
   /** Where the journal lives; default `$VENDOMAT_DATA` or ~/.local/share/vendomat (src/journal/paths.ts). */
   dir: z.string().min(1).optional(),
   /** A snapshot of the recovered state is saved every this many events (recovery replays at most this many). */
-  snapshotEvery: z.number().int().positive().default(1_000),
+  snapshotEvery: z.number().int().positive().max(1_000_000).default(1_000),
 });
 
 export const serviceSchema = z.object({
@@ -128,12 +136,12 @@ export const simSchema = z
   .object({
     seed: z.number().int().default(1),
     /** Coins in each tube at start (denomination → count). */
-    tubes: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
-    tubeCapacity: z.number().int().positive().default(100),
+    tubes: z.record(z.string().regex(/^\d+$/), count).default({}),
+    tubeCapacity: z.number().int().positive().max(MAX_COUNT).default(100),
     wallet: z
       .object({
-        coins: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
-        bills: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()).default({}),
+        coins: z.record(z.string().regex(/^\d+$/), count).default({}),
+        bills: z.record(z.string().regex(/^\d+$/), count).default({}),
       })
       .prefault({}),
     cardBalance: minor.default(2000),

@@ -247,12 +247,12 @@ describe('vendomat run (in process, emulated hardware, virtual clock)', () => {
     expect(missing.err()).toMatch(/config file not found/);
     const none = start(registerRunCommand, { clock } as RunDeps, ['run']);
     expect(await finish(clock, none)).toBe(2);
-    const text = readFileSync(PI_MDB, 'utf8').replace('plugin: pi-io', 'plugin: wiringpi').replace('rowPins: [17, 27, 22, 23, 24, 25]', 'rowPins: [17, 27, 22, 23, 24, 4]');
+    const text = readFileSync(PI_MDB, 'utf8').replace('plugin: pi-io', 'plugin: wiringpi').replace('rowPins: [GPIO12, GPIO23, GPIO24, GPIO25]', 'rowPins: [GPIO12, GPIO23, GPIO24, GPIO4]');
     const bad = start(registerRunCommand, { clock } as RunDeps, ['run', '--config', tmpFile('bad-hw.yaml', text)]);
     expect(await finish(clock, bad)).toBe(1);
     expect(bad.err()).toMatch(/invalid config .*bad-hw\.yaml:/);
     expect(bad.err()).toMatch(/- hardware\.gpio\.plugin: /);
-    expect(bad.err()).toMatch(/- hardware\.gpio\.dispenser\.rowPins\[5\]: pin 4 is already used by keypad\.rowPins\.0/);
+    expect(bad.err()).toMatch(/- hardware\.gpio\.dispenser\.rowPins\[3\]: pin GPIO4 is already used by keypad\.rowPins\.0/);
   });
 });
 
@@ -278,7 +278,7 @@ describe('vendomat doctor (in process, emulated hardware)', () => {
     expect(r.out).toMatch(/✓ card \(mdb\) +cashless reader level 1/);
     expect(r.out).toMatch(/✓ gpio board \(gpio\) +SimIO ready/);
     expect(r.out).toMatch(/✓ keypad \(gpio\) +4×4 matrix, columns read col0=1 col1=1 col2=1 col3=1/);
-    expect(r.out).toMatch(/✓ dispenser \(gpio\) +6×8 motor matrix off; home sense reads 1/);
+    expect(r.out).toMatch(/✓ dispenser \(gpio\) +4×7 motor matrix off; home sense reads 1/);
     expect(r.out).toMatch(/✓ door \(gpio\) +door closed/);
     expect(r.out).toMatch(/✓ drop \(gpio\) +beam clear/);
     expect(r.out).toMatch(/✓ display \(gpio\) +PCF8574 2×16 LCD written/);

@@ -81,8 +81,8 @@ describe('the hardware section', () => {
     const r = resolveHardware(config, hardware);
     expect(r.mdb?.bus).toMatchObject({ target: { path: '/dev/ttyACM0' }, baudRate: 115_200, ports: ['coin', 'bill', 'card'] });
     expect(r.gpio?.plugin).toBe('pi-io');
-    expect(r.gpio?.options.dispenser?.rowPins).toHaveLength(6);
-    expect(r.gpio?.options.dispenser?.colPins).toHaveLength(8);
+    expect(r.gpio?.options.dispenser?.rowPins).toHaveLength(4);
+    expect(r.gpio?.options.dispenser?.colPins).toHaveLength(7);
     expect(r.gpio?.options.lcd).toMatchObject({ controller: 'PCF8574', rows: 2, cols: 16 });
     // The rest of the machine config is the ordinary schema's business.
     expect(loadConfigFile(`${MACHINES}pi-mdb-gpio.yaml`).catalog.rows).toBe(6);
@@ -144,14 +144,14 @@ describe('the hardware section', () => {
       expect.arrayContaining([
         expect.stringMatching(/^hardware\.gpio\.plugin: /),
         expect.stringMatching(/^hardware\.gpio\.dispenser\.rowPins\[2\]: /),
-        expect.stringMatching(/^hardware\.gpio\.door\.pin: pin 29 is already used by drop\.pin/),
+        expect.stringMatching(/^hardware\.gpio\.door\.pin: pin GPIO29 is already used by drop\.pin/),
       ]),
     );
   });
 
   it('reports a pin used twice with the array index of the second use', () => {
     const p = resolveProblems({ ...MDB_GPIO, gpio: { ...GPIO, keypad: { rowPins: [4, 5, 6, 14], colPins: [8, 9, 10, 11, 12, 13] } } });
-    expect(p).toEqual([expect.stringMatching(/^hardware\.gpio\.dispenser\.rowPins\[0\]: pin 14 is already used by keypad\.rowPins\.3/)]);
+    expect(p).toEqual([expect.stringMatching(/^hardware\.gpio\.dispenser\.rowPins\[0\]: pin GPIO14 is already used by keypad\.rowPins\.3/)]);
   });
 
   it('catches typos in the GPIO block that the adapter schema would silently drop', () => {

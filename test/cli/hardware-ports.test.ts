@@ -141,7 +141,7 @@ describe('openHardwarePorts', () => {
   it('a GPIO plugin that is not installed: one line saying how to install it', async () => {
     const hardware = hardwareSchema.parse({
       coin: 'pulse',
-      gpio: { plugin: 'raspi-io', coin: { pin: 2, pulses: { '1': 5, '2': 10, '4': 20, '10': 50, '20': 100, '40': 200 } } },
+      gpio: { plugin: 'raspi-io', coin: { pin: 'GPIO17', minPulseMs: 40, pulses: { '1': 5, '2': 10, '4': 20, '10': 50, '20': 100, '40': 200 } } },
     } satisfies HardwareConfigInput);
     // Loading the plugin is real module resolution, not clock time: awaited as it is.
     await expect(openHardwarePorts(demo, hardware, { clock: new VirtualClock() })).rejects.toThrow(

@@ -11,9 +11,14 @@ import { VirtualClock } from '../../sim/clock.ts';
 import { SimIO } from '../../sim/wire/gpio/index.ts';
 
 describe('keypad pins in the GPIO trace', () => {
-  it('maps configured pin ids to the plugin numbers (numbers, digit strings, names through normalize)', () => {
-    expect([...keypadTracePins({ rowPins: [5, '6'], colPins: ['GPIO7'] }, { normalize: (p) => (p === 'GPIO7' ? 7 : Number(p)) })].sort()).toEqual([5, 6, 7]);
-    expect([...keypadTracePins({ rowPins: [5, '6'], colPins: ['GPIO7'] })].sort()).toEqual([5, 6]);
+  it('maps configured BCM lines to the plugin numbers as the board does (by name through normalize)', () => {
+    const normalize = (p: number | string): number => {
+      const m = /^GPIO(\d+)$/.exec(String(p));
+      if (!m) throw new Error(`unknown pin ${String(p)}`);
+      return Number(m[1]) + 100;
+    };
+    expect([...keypadTracePins({ rowPins: [5, 6], colPins: [7] }, { normalize })].sort()).toEqual([105, 106, 107]);
+    expect([...keypadTracePins({ rowPins: [5, 6], colPins: [7] })].sort()).toEqual([5, 6, 7]);
     expect(keypadTracePins(undefined).size).toBe(0);
   });
 
