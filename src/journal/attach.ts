@@ -265,8 +265,16 @@ function importUnrecorded(journal: Journal, guard: StorageGuard, log: Logger): n
   }
   if (u === null) return 0;
   const last = journal.lastSeq();
-  const chain = journal.chainAt(last);
-  if (u.afterSeq !== last || (chain !== null && chain !== u.chain))
+  // The held events are kept in the file as soon as they are held; a cut after some of them were
+  // written but before the file was blanked leaves those at the journal's end: skip that prefix.
+  let written = 0;
+  if (u.afterSeq < last && last - u.afterSeq <= u.events.length && journal.chainAt(u.afterSeq) === u.chain) {
+    const tail = [...journal.readSince(u.afterSeq)];
+    const same = tail.every((t, i) => JSON.stringify(t.event) === JSON.stringify(u.events[i]?.event));
+    if (same) written = tail.length;
+  }
+  const chain = journal.chainAt(u.afterSeq + written);
+  if (u.afterSeq + written !== last || (chain !== null && written === 0 && chain !== u.chain))
     throw new JournalError(
       'JOURNAL_CORRUPT',
       journal.path,
@@ -274,14 +282,14 @@ function importUnrecorded(journal: Journal, guard: StorageGuard, log: Logger): n
         (u.afterSeq === last ? ' with another chain link' : '') +
         `: check them (they may be money) and move ${UNRECORDED_FILE} away to start`,
     );
-  const entries = u.events.map((e, i) => {
+  const entries = u.events.slice(written).map((e, i) => {
     const at = e.at;
     const event = e.event;
     if (typeof event !== 'object' || event === null || !('type' in event) || typeof at !== 'number')
       throw new JournalError('JOURNAL_CORRUPT', journal.path, `${guard.unrecordedPath}: entry ${i} is not an event; the file was left untouched`);
     return { event: event as MachineEvent, at };
   });
-  journal.appendMany(entries);
+  if (entries.length > 0) journal.appendMany(entries);
   guard.clearUnrecorded();
   log.warn({ journal: journal.path, events: entries.length }, 'journalled the events the last run could not record (kept in the unrecorded file)');
   return entries.length;
@@ -395,6 +403,22 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
     arm(ms);
   };
 
+  /**
+   * Held events go at once into the preallocated `journal.unrecorded` (overwritten in place, so a
+   * full disk still takes them): a power cut while they are held loses nothing; the next start
+   * journals them. Blanked again once they are written.
+   */
+  const keepUnrecorded = (): void => {
+    let chain: string | null = null;
+    try {
+      chain = journal.chainAt(knownSeq);
+    } catch {
+      // The journal itself is unreadable: nothing to chain the held events to.
+    }
+    if (chain === null || !guard.saveUnrecorded({ afterSeq: knownSeq, chain, events: unwritten }))
+      log.error({ journal: journal.path, file: guard.unrecordedPath, held: unwritten.length }, 'events held in memory could not be kept in the unrecorded file');
+  };
+
   /** Writes the held events in order; true when none are left. */
   const flush = (): boolean => {
     while (unwritten.length > 0) {
@@ -411,6 +435,7 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
         }
         const first = failure === null;
         failure = e instanceof Error ? e : new Error(String(e));
+        keepUnrecorded();
         guard.setFailed(`${journal.path}: cannot record (${describeError(e)}); ${unwritten.length} event(s) held in memory and retried; free space or fix the disk`);
         if (first) log.error({ err: describeError(e), held: unwritten.length }, 'journal write failed: events held in memory and retried; money moves stop until they are written');
         scheduleRetry();
@@ -419,6 +444,7 @@ async function start(opts: JournaledControllerOptions, journal: Journal, log: Lo
     }
     if (failure !== null) {
       failure = null;
+      guard.clearUnrecorded();
       guard.setFailed(null);
       log.info({ journal: journal.path }, 'journal writes again: the held events are recorded');
     }

@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { loadConfigFile } from '../../src/config/load.ts';
 import type { MachineConfig } from '../../src/config/schema.ts';
-import { recover } from '../../src/journal/recovery.ts';
+import { foldMachineState, recover } from '../../src/journal/recovery.ts';
+import { readUnrecorded } from '../../src/journal/storage.ts';
+import type { MachineEvent } from '../../src/controller/events.ts';
 import { openJournal } from '../../src/journal/store.ts';
 import { VirtualClock } from '../../sim/clock.ts';
 import { loadSavedSim } from '../../sim/persist.ts';
@@ -236,7 +238,17 @@ function live(runner: Runner, dir: string, seed: number, incarnation: number, ki
 function onDisk(dir: string): string[] {
   const journal = openJournal({ dir, clock: new VirtualClock() });
   try {
-    return checkOnDisk(recover(journal).state, loadSavedSim(journal)).problems;
+    // Events held in memory at the kill are in the unrecorded file (the next start journals them):
+    // they are on disk, so they count, folded after the journal's own when they follow it.
+    let state = recover(journal).state;
+    const u = readUnrecorded(dir);
+    if (u !== null) {
+      const written = journal.lastSeq() - u.afterSeq;
+      if (written < 0 || written > u.events.length) return [`${dir}: the unrecorded file follows event #${u.afterSeq}, the journal ends at #${journal.lastSeq()}`];
+      // The child wrote them as MachineEvents (attach.ts keepUnrecorded); the import checks them too.
+      state = foldMachineState(u.events.slice(written).map((e) => e.event as MachineEvent), state);
+    }
+    return checkOnDisk(state, loadSavedSim(journal)).problems;
   } finally {
     journal.close();
   }

@@ -6,7 +6,7 @@
  * where this machine can mount one.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkConservation } from '../../src/audit/ledger.ts';
@@ -163,6 +163,50 @@ describe('a write that fails', () => {
     rigs.push(e);
     expect(e.jc.report.imported).toBe(0);
     expect(e.jc.controller.snapshot.context.credit).toBe(300);
+  });
+
+  it('a power cut while events are held loses none: they are in the unrecorded file as soon as they are held', async () => {
+    const d = dir();
+    let full = false;
+    const journal = flaky(openJournal({ dir: d, clock: new VirtualClock() }), () => full);
+    const a = await boot(d, { journal, storage: { lowBytes: 0, reserveBytes: 0 } });
+    await coins(a, 200);
+    full = true;
+    await coins(a, 100);
+    expect(a.jc.unwritten.map((u) => u.event.type)).toEqual(['coinInserted']);
+    // SIGKILL: no close, no last flush.
+    cut(a);
+    const b = await boot(d, { from: a });
+    rigs.push(b);
+    expect(b.jc.report.imported).toBe(1);
+    expect(b.jc.controller.snapshot.context.credit).toBe(300);
+    expect(checkConservation(recover(b.jc.journal).ledger)).toEqual([]);
+    expect(b.jc.controller.snapshot.context.faults).toEqual({});
+  });
+
+  it('a cut after the held events were written but before the unrecorded file was blanked journals nothing twice', async () => {
+    const d = dir();
+    let full = false;
+    const journal = flaky(openJournal({ dir: d, clock: new VirtualClock() }), () => full);
+    const a = await boot(d, { journal, storage: { lowBytes: 0, reserveBytes: 0 } });
+    full = true;
+    await coins(a, 100, 50);
+    const held = a.jc.unwritten;
+    expect(held).toHaveLength(2);
+    const kept = readFileSync(join(d, UNRECORDED_FILE));
+    const credit = a.jc.controller.snapshot.context.credit;
+    expect(credit).toBeGreaterThan(0);
+    full = false;
+    expect(a.jc.retry()).toBe(true);
+    // Put back the file as it was before it was blanked: the cut came between the two.
+    writeFileSync(join(d, UNRECORDED_FILE), kept);
+    cut(a);
+    const b = await boot(d, { from: a });
+    rigs.push(b);
+    expect(b.jc.report.imported).toBe(0);
+    expect(b.jc.controller.snapshot.context.credit).toBe(credit);
+    expect(checkConservation(recover(b.jc.journal).ledger)).toEqual([]);
+    expect(b.jc.controller.snapshot.context.faults).toEqual({});
   });
 
   it('a snapshot that fails with its event rolls the event back: held and written once, never twice', async () => {
