@@ -1,6 +1,6 @@
 /**
  * The `vendomat` command line (commander 14):
- *   vendomat sim [--config FILE] [--script FILE] [--json] [--plain] [--seed N] [--log-level L]
+ *   vendomat sim [--config FILE] [--script FILE|DIR [--junit FILE]] [--data DIR] [--wire] [--json] [--plain] [--seed N] [--log-level L]
  *   vendomat diagram
  *   vendomat config check FILE
  *
@@ -18,7 +18,7 @@ import type { Logger } from '../controller/controller.ts';
 import { statechartToMermaid } from '../controller/diagram.ts';
 import { VirtualClock } from '../../sim/clock.ts';
 import { runRepl } from '../../sim/repl.ts';
-import { ScenarioError, formatTranscript, runScenario, scenarioResultJson } from '../../sim/scenario.ts';
+import { ScenarioError } from '../../sim/scenario.ts';
 import { SimSession, loadDemoConfig } from '../../sim/session.ts';
 import { isWireSimMachine } from '../../sim/wire/machine.ts';
 import { registerAuditCommands } from './audit.ts';
@@ -44,6 +44,7 @@ export interface SimOptions {
   readonly wire?: boolean;
   readonly traceLog?: string;
   readonly data?: string;
+  readonly junit?: string;
 }
 
 export type SimMode = 'script' | 'plain' | 'ui';
@@ -88,16 +89,14 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   if (opts.config !== undefined) requireFile(opts.config, 'config file');
   if (chooseSimMode(opts, io) === 'script') {
     const script = opts.script ?? '';
-    requireFile(script, 'scenario file');
-    const result = await runScenario(script, {
-      ...(opts.wire ? { wire: true } : {}),
-      ...(opts.config !== undefined ? { configPath: opts.config } : {}),
-      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-      ...(logger ? { logger } : {}),
-      clock,
-    });
-    line(io.stdout, opts.json ? scenarioResultJson(result) : formatTranscript(result));
-    return result.passed ? EXIT.ok : EXIT.failed;
+    requireFile(script, 'scenario file or folder');
+    const { runScripts, ScriptUsageError } = await import('./scenarios.ts');
+    try {
+      const passed = await runScripts({ ...opts, script, ...(logger ? { logger } : {}), clock }, (text) => line(io.stdout, text));
+      return passed ? EXIT.ok : EXIT.failed;
+    } catch (e) {
+      throw e instanceof ScriptUsageError ? new UsageError(e.message) : e;
+    }
   }
   const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
   const session = await SimSession.start({
@@ -171,7 +170,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .command('sim')
     .description('run the controller on the simulated machine: a line mode on stdin, or a scenario with --script')
     .option('--config <file>', 'machine config (default: the demo machine)')
-    .option('--script <file>', 'run a scenario file and report (exit 1 when an expectation fails)')
+    .option('--script <file|dir>', 'run a scenario file, or every scenario of a folder, and report (exit 1 when an expectation fails)')
+    .option('--junit <file>', 'with --script: also write a JUnit XML report')
     .option('--json', 'machine-readable output (a JSON result, or one JSON line per command)')
     .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)
