@@ -36,6 +36,7 @@ import {
   formatTime,
   MAX_MONEY,
   parseCommand,
+  parseDuration,
 } from './session.ts';
 
 // ------------------------------------------------------------------ errors
@@ -151,6 +152,8 @@ const scenarioSchema = z
     skip: z.string().min(1).optional(),
     /** `wire`: the scenario has wire faults and runs only on the wire-level machine (`--wire`); elsewhere it is skipped. */
     needs: z.literal('wire').optional(),
+    /** How long a command may run the machine to reach rest (default 30s), e.g. `2s` to see settling give up. */
+    settleLimit: z.string().min(1).optional(),
     steps: z.array(z.unknown()).min(1, 'a scenario needs at least one step'),
   })
   .strict();
@@ -162,6 +165,8 @@ export interface Scenario {
   readonly seed?: number;
   readonly skip?: string;
   readonly needs?: 'wire';
+  /** Settle limit in virtual ms. */
+  readonly settleLimitMs?: number;
   readonly steps: readonly ScenarioStep[];
   /** The file it came from (absolute), to resolve relative config paths. */
   readonly file?: string;
@@ -201,6 +206,15 @@ export function parseScenario(raw: unknown, source = '(inline)', file?: string):
     }
     problems.push(`${where}: expected a command (text such as "coin 50") or { expect: {...} }, got ${JSON.stringify(step)}`);
   });
+  let settleLimitMs: number | undefined;
+  if (top.data.settleLimit !== undefined) {
+    try {
+      settleLimitMs = parseDuration(top.data.settleLimit);
+      if (settleLimitMs < 1) problems.push('settleLimit: must be more than 0');
+    } catch (e) {
+      problems.push(`settleLimit: ${(e as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ScenarioError(source, problems);
   const d = top.data;
   return {
@@ -210,6 +224,7 @@ export function parseScenario(raw: unknown, source = '(inline)', file?: string):
     ...(d.seed !== undefined ? { seed: d.seed } : {}),
     ...(d.skip !== undefined ? { skip: d.skip } : {}),
     ...(d.needs !== undefined ? { needs: d.needs } : {}),
+    ...(settleLimitMs !== undefined ? { settleLimitMs } : {}),
     steps,
     ...(file !== undefined ? { file } : {}),
   };
@@ -746,7 +761,10 @@ function evaluate(c: Compiled, session: SimSession, events: readonly TimedEvent[
     if (want === undefined) continue;
     const have = held[place];
     if (typeof want === 'number') add(place, countsValue(have) === want, m(want), formatCounts(have, cur));
-    else {
+    else if (place === 'tubesHeld') {
+      // Like `tubes`: the listed denominations only (a changer has many tubes).
+      for (const [d, n] of Object.entries(want)) add(`tubesHeld.${d}`, (have[Number(d)] ?? 0) === n, String(n), String(have[Number(d)] ?? 0));
+    } else {
       const denoms = new Set([...Object.keys(want), ...Object.keys(have)].map(Number));
       add(place, [...denoms].every((d) => (want[d] ?? 0) === (have[d] ?? 0)), formatCounts(want, cur), formatCounts(have, cur));
     }
@@ -803,7 +821,7 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
     ...(opts.wire ? { wire: true } : {}),
     ...seed,
     ...(opts.logger ? { logger: opts.logger } : {}),
-    ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : {}),
+    ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : scenario.settleLimitMs !== undefined ? { settleLimitMs: scenario.settleLimitMs } : {}),
     ...(clock ? { clock } : {}),
     ...(dataDir !== undefined ? { journal: { dir: dataDir } } : {}),
     ...(world ? { world } : {}),
@@ -819,9 +837,19 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
       const c = compiled[index];
       if (typeof step === 'string' || c === undefined) {
         const line = typeof step === 'string' ? step : '';
-        const offMs = restartOf(line);
-        if (offMs !== undefined) {
+        const restart = restartOf(line);
+        if (restart !== undefined) {
           const before = session;
+          const offMs = restart.offMs;
+          const begun = before.clock.now();
+          if (restart.when) {
+            const due = restart.when.at ? restart.when.ms : begun + restart.when.ms;
+            if (due < begun) {
+              steps.push({ index, kind: 'command', step: line, ok: false, message: `at ${formatTime(due)}: that time has passed (now ${formatTime(begun)})`, startedAt: begun, at: begun, display: [...before.display] });
+              continue;
+            }
+            await before.clock.advanceTo(due);
+          }
           const startedAt = before.clock.now();
           carried = [...carried, ...before.log.slice(sinceExpect)];
           const handedBack = { ...before.sim.world.handedBack };
@@ -843,7 +871,7 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
               `power cut at ${formatTime(startedAt)} (no clean stop), power back after ${formatTime(offMs)}`,
               ...(rec ? [`recovered from the journal in ${cut.dir}`] : []),
             ],
-            events: session.log,
+            events: [...session.log],
           });
           continue;
         }
@@ -901,19 +929,25 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
   };
 }
 
-/** The power-off time of a `restart` / `power-cut` line, or undefined for any other line. */
-function restartOf(line: string): number | undefined {
+/** A `restart` / `power-cut` line (possibly timed: `in 3s restart`), or undefined for any other line. */
+function restartOf(line: string): { readonly offMs: number; readonly when?: { readonly at: boolean; readonly ms: number } } | undefined {
   const parsed = parseCommand(line);
-  return parsed.ok && parsed.command.kind === 'restart' ? parsed.command.offMs : undefined;
+  if (!parsed.ok) return undefined;
+  const c = parsed.command;
+  if (c.kind === 'restart') return { offMs: c.offMs };
+  if (c.kind === 'timed' && c.command.kind === 'restart') return { offMs: c.command.offMs, when: { at: c.when === 'at', ms: c.ms } };
+  return undefined;
 }
 
 /** A path is loaded; an object (raw or already parsed) is validated, which is idempotent. */
 function toScenario(input: unknown): Scenario {
   if (typeof input === 'string') return loadScenarioFile(input);
   if (isPlainObject(input)) {
-    const { file, ...rest } = input;
+    const { file, settleLimitMs, ...rest } = input;
     const path = typeof file === 'string' ? file : undefined;
-    return parseScenario(rest, path ?? '(inline)', path);
+    // An already-parsed Scenario carries its settle limit in ms.
+    const limit = typeof settleLimitMs === 'number' && rest.settleLimit === undefined ? { settleLimit: String(settleLimitMs) } : {};
+    return parseScenario({ ...rest, ...limit }, path ?? '(inline)', path);
   }
   throw new ScenarioError('(inline)', ['a scenario must be an object with a name and steps']);
 }

@@ -394,8 +394,8 @@ function parseTimed(word: 'now' | 'at' | 'in', args: readonly string[], text: st
   const inner = parseCommand(rest.join(' '));
   if (!inner.ok) return fail(`${word}: ${inner.error}`);
   const k = inner.command.kind;
-  if (k === 'timed' || k === 'restart' || k === 'wait' || k === 'settle' || k === 'nothing' || k === 'help')
-    return fail(`${word}: \`${rest.join(' ')}\` cannot be timed (time a customer, door, service, fault or wire action, or status)`);
+  if (k === 'timed' || k === 'wait' || k === 'settle' || k === 'nothing' || k === 'help')
+    return fail(`${word}: \`${rest.join(' ')}\` cannot be timed (time a customer, door, service, fault, wire or restart step, or status)`);
   return ok({ kind: 'timed', when: word, ms, command: inner.command });
 }
 
@@ -885,8 +885,13 @@ export class SimSession {
   async settle(): Promise<void> {
     await this.clock.advance(0);
     if (this.noSettle) return;
+    const stop = this.clock.now() + this.settleLimitMs;
     const rested = await this.clock.runUntil(() => this.atRest(), this.settleLimitMs);
-    if (!rested) this.gaveUp = this.busyWith();
+    if (!rested) {
+      // The limit is virtual time that passed, even when the next timer lies beyond it.
+      if (this.clock.now() < stop) await this.clock.advanceTo(stop);
+      if (!this.atRest()) this.gaveUp = this.busyWith();
+    }
   }
 
   /** Why the machine is not at rest, in a few words (for the settle-limit notice). */
@@ -935,8 +940,10 @@ export class SimSession {
     if (this.closed) throw new Error('the session is closed');
     this.closed = true;
     const world = persistedSim(this.sim, this.clock.now(), j.persistence.tallies);
-    this.sim.dispose();
+    // The journal goes first: what the dying adapters report while they are torn down (links
+    // lost) must not reach the disk, as nothing would after a SIGKILL.
     j.jc.journal.close();
+    this.sim.dispose();
     return { world, dir: j.dir };
   }
 
