@@ -988,6 +988,10 @@ export function formatTranscript(r: ScenarioResult): string {
     }
   }
   out.push('');
+  if (r.skip !== undefined && r.steps.length === 0) {
+    out.push(`SKIPPED: ${r.name} — ${r.skip}`);
+    return out.join('\n');
+  }
   const expects = r.steps.filter((s) => s.kind === 'expect').length;
   out.push(
     `${r.passed ? 'PASSED' : 'FAILED'}: ${r.name} — ${r.steps.length} steps, ${expects} expectations, ${r.failures.length} failed, ${formatTime(r.endedAt)} virtual`,

@@ -13,7 +13,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../src/config/load.ts';
-import { ScenarioError, formatTranscript, runScenario, type RunScenarioOptions, type ScenarioResult } from './scenario.ts';
+import { ScenarioError, formatTranscript, loadScenarioFile, runScenario, type RunScenarioOptions, type ScenarioResult } from './scenario.ts';
 
 export type CaseStatus = 'passed' | 'failed' | 'error' | 'skipped';
 
@@ -80,7 +80,14 @@ export async function runSuite(dir: string, opts: SuiteOptions = {}): Promise<Su
     const seconds = (): number => (performance.now() - t0) / 1000;
     let c: SuiteCase;
     try {
-      const result = await runScenario(path, runOpts);
+      const scenario = loadScenarioFile(path);
+      if (scenario.skip !== undefined) {
+        c = { file, name: scenario.name, status: 'skipped', seconds: seconds(), message: scenario.skip };
+        cases.push(c);
+        onCase?.(c);
+        continue;
+      }
+      const result = await runScenario(scenario, runOpts);
       const first = result.failures[0];
       c =
         result.skip !== undefined && result.steps.length === 0
