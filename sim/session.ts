@@ -13,6 +13,9 @@
  *     second column or a card approval timeout.
  * Timers that belong to a machine at rest (a 3 s message, the inactivity and save-credit timers)
  * are not waited for: a notice such as "A1 PRICE" stays on the display until a `wait` lets it go.
+ * When the limit comes first, the limit of virtual time has passed and the command's output says
+ * what was still busy. `now` / `in` / `at` run a command without settling, so the next step acts
+ * mid-operation (a customer does not wait for the machine either).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,7 +182,8 @@ export const COMMAND_HELP: readonly (readonly [usage: string, what: string])[] =
   ['help', 'this list'],
 ];
 
-const COMMAND_WORDS = ['coin', 'bill', 'card', 'press', 'return', 'door', 'wait', 'fault', 'clear', 'service', 'take', 'status', 'help', 'settle', 'now', 'at', 'in', 'restart', 'power-cut', 'wire'];
+/** For "did you mean" hints (`at` and `in` are left out: two letters are near every typo). */
+const COMMAND_WORDS = ['coin', 'bill', 'card', 'press', 'return', 'door', 'wait', 'fault', 'clear', 'service', 'take', 'status', 'help', 'settle', 'now', 'restart', 'power-cut', 'wire'];
 
 function usageOf(word: string): string {
   const line = COMMAND_HELP.find(([u]) => u.split(' ')[0] === word);
