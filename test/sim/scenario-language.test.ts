@@ -134,6 +134,34 @@ describe('wire faults', () => {
     expect(formatTranscript(r)).toMatch(/^SKIPPED: Wire faults/m);
   });
 
+  it('on a ccTalk machine: noise and a lost reply are survived, an unplugged bus is offline and comes back', async () => {
+    const r = await runScenario(
+      {
+        name: 'cctalk wire faults',
+        needs: 'wire',
+        config: join(ROOT, 'sim/machines/pi-cctalk.yaml'),
+        steps: [
+          'coin 1.00',
+          'wire noise cctalk',
+          'wire lost-reply cctalk 1',
+          'coin 0.50',
+          { expect: { credit: 150, faults: 'none' } },
+          'now wire unplug cctalk for 3s',
+          'in 1s status',
+          { expect: { credit: 150, faults: ['COIN_OFFLINE'] } },
+          'wait 3s',
+          'settle',
+          { expect: { credit: 150, faults: 'none' } },
+          'press A3',
+          { expect: { credit: 0, bin: 1, cup: 'empty', debt: 0, faults: 'none', relations: 'cashIn = sales + change + refunds + credit + debt + overpay' } },
+        ],
+      },
+      { wire: true },
+    );
+    expect(r.failures).toEqual([]);
+    expect(r.steps[5]?.output).toEqual(['now, not settled:', 'wire unplug cctalk: unplugged, back in 3.000s']);
+  });
+
   it('a bus the machine lacks fails the step at run time', async () => {
     const r = await runScenario({ name: 'no cctalk', needs: 'wire', steps: ['wire noise cctalk', { expect: { faults: 'none' } }] }, { wire: true });
     expect(r.failures).toEqual([{ index: 0, step: 'wire noise cctalk', message: 'wire noise cctalk: this machine has no ccTalk bus' }]);
