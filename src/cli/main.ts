@@ -89,7 +89,7 @@ async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   if (opts.config !== undefined) requireFile(opts.config, 'config file');
   if (chooseSimMode(opts, io) === 'script') {
     const script = opts.script ?? '';
-    requireFile(script, 'scenario file or folder');
+    requireFile(script, 'scenario file');
     const { runScripts, ScriptUsageError } = await import('./scenarios.ts');
     try {
       const passed = await runScripts({ ...opts, script, ...(logger ? { logger } : {}), clock }, (text) => line(io.stdout, text));
