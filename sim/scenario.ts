@@ -7,28 +7,36 @@
  * index and field: the structure (zod), then the values that need the machine's config (money in
  * the machine's currency, columns and coins that exist).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml, type ScalarTag, type Tags } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatIssuePath, parseConfig } from '../src/config/load.ts';
 import { COLUMN_CODE, type MachineConfig } from '../src/config/schema.ts';
 import type { Logger, TimedEvent } from '../src/controller/controller.ts';
+import type { PersistedSim } from './persist.ts';
 import type { MachineEventType } from '../src/controller/events.ts';
 import { availability } from '../src/catalog/catalog.ts';
-import { formatMoney, parseMoney } from '../src/money/currency.ts';
+import { formatMoney, parseMoney, type CurrencyFormat } from '../src/money/currency.ts';
 import type { CoinCounts, Minor } from '../src/ports/index.ts';
-import type { VirtualClock } from './clock.ts';
+import { cashIn } from '../src/audit/counters.ts';
+import { VirtualClock } from './clock.ts';
+import { countsValue } from './world.ts';
 import { validateFaultSpec } from './faults.ts';
 import {
+  type Command,
   SimSession,
+  type SimSessionOptions,
   demoConfigPath,
   demoConfigRaw,
   describeEvent,
   displayBox,
   formatCounts,
   formatTime,
+  MAX_MONEY,
   parseCommand,
+  parseDuration,
 } from './session.ts';
 
 // ------------------------------------------------------------------ errors
@@ -90,6 +98,10 @@ const eventType = z.string().refine((s) => (EVENT_TYPES as string[]).includes(s)
   message: `must be a domain event type (${EVENT_TYPES.join(', ')})`,
 });
 const textList = z.union([z.string(), z.array(z.string())]);
+/** Total value, `empty`, or exact counts `{ "50": 1 }`. */
+const moneyPlace = z.union([moneyValue, z.literal('empty'), z.record(denomination, z.number().int().nonnegative())]);
+/** In the return cup a slug is counted by its value: `"slug 30": 1`. */
+const cupKey = z.string().regex(/^(\d+|slug \d+)$/, 'must be a coin in minor units ("50") or a slug by value ("slug 30")');
 
 const expectSchema = z
   .object({
@@ -100,7 +112,17 @@ const expectSchema = z
     /** Number of items, `empty`, or the items in order (product names or column codes). */
     bin: z.union([z.number().int().nonnegative(), z.literal('empty'), z.array(z.string())]).optional(),
     /** Total value, `empty`, or exact coin counts `{ "50": 1 }`. */
-    cup: z.union([moneyValue, z.literal('empty'), z.record(denomination, z.number().int().nonnegative())]).optional(),
+    cup: z.union([moneyValue, z.literal('empty'), z.record(cupKey, z.number().int().nonnegative())]).optional(),
+    /** Physical money: coins in the cashbox, bills in the stacker, coins in the tubes (value, `empty` or counts). */
+    cashbox: moneyPlace.optional(),
+    stacker: moneyPlace.optional(),
+    tubesHeld: moneyPlace.optional(),
+    /** Bills the validator handed back to the customer since the start (value, `empty` or counts). */
+    billsBack: moneyPlace.optional(),
+    /** What the card reader's host charged and refunded (reverted) over the run. */
+    card: z.strictObject({ charged: moneyValue.optional(), refunded: moneyValue.optional() }).optional(),
+    /** Relations between amounts, e.g. `cup + debt = 0.80` (see docs/scenarios.md). */
+    relations: textList.optional(),
     stock: z.record(columnCode, z.number().int().nonnegative()).optional(),
     column: z.record(columnCode, z.enum(['ok', 'failed', 'jammed', 'soldOut', 'available', 'disabled'])).optional(),
     /** `none`, codes that must be open, or `{ present, absent }`. */
@@ -128,6 +150,10 @@ const scenarioSchema = z
     seed: z.number().int().optional(),
     /** When set, the test runner skips this scenario; the text says why (e.g. a known controller bug). */
     skip: z.string().min(1).optional(),
+    /** `wire`: the scenario has wire faults and runs only on the wire-level machine (`--wire`); elsewhere it is skipped. */
+    needs: z.literal('wire').optional(),
+    /** How long a command may run the machine to reach rest (default 30s), e.g. `2s` to see settling give up. */
+    settleLimit: z.string().min(1).optional(),
     steps: z.array(z.unknown()).min(1, 'a scenario needs at least one step'),
   })
   .strict();
@@ -138,6 +164,9 @@ export interface Scenario {
   readonly config?: string | Readonly<Record<string, unknown>>;
   readonly seed?: number;
   readonly skip?: string;
+  readonly needs?: 'wire';
+  /** Settle limit in virtual ms. */
+  readonly settleLimitMs?: number;
   readonly steps: readonly ScenarioStep[];
   /** The file it came from (absolute), to resolve relative config paths. */
   readonly file?: string;
@@ -158,6 +187,11 @@ export function parseScenario(raw: unknown, source = '(inline)', file?: string):
     if (typeof step === 'string') {
       const parsed = parseCommand(step);
       if (!parsed.ok) problems.push(`${where}: ${parsed.error}`);
+      else {
+        const inner = parsed.command.kind === 'timed' ? parsed.command.command : parsed.command;
+        if (inner.kind === 'wire' && top.data.needs !== 'wire')
+          problems.push(`${where}: '${step.trim()}': wire faults need the wire-level machine; add \`needs: wire\` to the scenario and run it with --wire`);
+      }
       steps.push(step);
       return;
     }
@@ -172,6 +206,15 @@ export function parseScenario(raw: unknown, source = '(inline)', file?: string):
     }
     problems.push(`${where}: expected a command (text such as "coin 50") or { expect: {...} }, got ${JSON.stringify(step)}`);
   });
+  let settleLimitMs: number | undefined;
+  if (top.data.settleLimit !== undefined) {
+    try {
+      settleLimitMs = parseDuration(top.data.settleLimit);
+      if (settleLimitMs < 1) problems.push('settleLimit: must be more than 0');
+    } catch (e) {
+      problems.push(`settleLimit: ${(e as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ScenarioError(source, problems);
   const d = top.data;
   return {
@@ -180,6 +223,8 @@ export function parseScenario(raw: unknown, source = '(inline)', file?: string):
     ...(d.config !== undefined ? { config: d.config } : {}),
     ...(d.seed !== undefined ? { seed: d.seed } : {}),
     ...(d.skip !== undefined ? { skip: d.skip } : {}),
+    ...(d.needs !== undefined ? { needs: d.needs } : {}),
+    ...(settleLimitMs !== undefined ? { settleLimitMs } : {}),
     steps,
     ...(file !== undefined ? { file } : {}),
   };
@@ -200,8 +245,11 @@ function decimalsAsText(tags: Tags): Tags {
 
 /** Parses scenario YAML with decimals kept as text (see decimalsAsText). */
 export function parseScenarioYaml(text: string): unknown {
-  return parseYaml(text, { customTags: decimalsAsText });
+  return parseYaml(text, { customTags: (tags) => [...decimalsAsText(tags), REMOVE_TAG] });
 }
+
+/** `key: !remove` in a config override: take the key out of the base config. */
+const REMOVE_TAG: ScalarTag = { tag: '!remove', resolve: () => REMOVE };
 
 export function parseScenarioText(text: string, source = '(inline)', file?: string): Scenario {
   let raw: unknown;
@@ -231,26 +279,40 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Deep merge of config overrides: objects merge key by key, anything else replaces. One exception
- * keeps overrides short: an object given for `catalog.slots` (a list of columns) is keyed by column
- * code and merges into the matching column (`slots: { A1: { stock: 0 } }`); unknown codes are added.
+ * Deep merge of config overrides: objects merge key by key, anything else replaces, and the value
+ * `$remove` (YAML `!remove`) deletes the key. One exception keeps overrides short: an object given
+ * for `catalog.slots` (a list of columns) is keyed by column code and merges into the matching
+ * column (`slots: { A1: { stock: 0 } }`, or `A1: !remove` to take the column out); unknown codes
+ * are added.
  */
 export function mergeConfig(base: unknown, override: unknown): unknown {
   if (override === undefined) return base;
   if (isPlainObject(base) && isPlainObject(override)) {
     const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(override)) out[k] = mergeConfig(base[k], v);
+    for (const [k, v] of Object.entries(override)) {
+      if (v === REMOVE) delete out[k];
+      else out[k] = mergeConfig(base[k], v);
+    }
     return out;
   }
   if (Array.isArray(base) && isPlainObject(override) && base.every((x) => isPlainObject(x) && typeof x.code === 'string')) {
     const rows = base as Record<string, unknown>[];
-    const merged: unknown[] = rows.map((row) => (String(row.code) in override ? mergeConfig(row, override[String(row.code)]) : row));
+    const merged: unknown[] = [];
+    for (const row of rows) {
+      const code = String(row.code);
+      if (!(code in override)) merged.push(row);
+      else if (override[code] !== REMOVE) merged.push(mergeConfig(row, override[code]));
+    }
     const known = new Set(rows.map((r) => String(r.code)));
-    for (const [code, v] of Object.entries(override)) if (!known.has(code)) merged.push(isPlainObject(v) ? { code, ...v } : v);
+    for (const [code, v] of Object.entries(override)) if (!known.has(code) && v !== REMOVE) merged.push(isPlainObject(v) ? { code, ...v } : v);
     return merged;
   }
   return override;
 }
+
+/** An override value that removes its key from the base config (YAML `!remove`, or the text `$remove`). */
+export const REMOVE = '$remove';
+
 
 function readYamlFile(path: string): unknown {
   let text: string;
@@ -277,6 +339,12 @@ export interface RunScenarioOptions {
   readonly clock?: VirtualClock;
   /** Run at the wire level: real adapters against emulators. */
   readonly wire?: boolean;
+  /**
+   * Journal directory (`--data`): the run is journaled there and a `restart` recovers from it; a
+   * later run on it continues. Without it, a scenario with a `restart` step uses a temporary
+   * directory, removed at the end.
+   */
+  readonly dataDir?: string;
 }
 
 /** The machine config a scenario runs on. Throws ConfigError naming every bad field. */
@@ -316,12 +384,124 @@ interface Compiled {
   readonly state?: string;
   readonly events?: { readonly include: readonly string[]; readonly exclude: readonly string[] };
   readonly tubes?: CoinCounts;
+  readonly places?: Readonly<Partial<Record<MoneyPlace, Minor | CoinCounts>>>;
+  readonly card?: { readonly charged?: Minor; readonly refunded?: Minor };
+  readonly relations?: readonly Relation[];
 }
+
+/** Physical places money can be checked in, besides the cup. */
+const MONEY_PLACES = ['cashbox', 'stacker', 'tubesHeld', 'billsBack'] as const;
+type MoneyPlace = (typeof MONEY_PLACES)[number];
 
 function counts(record: Readonly<Record<string, number>>): CoinCounts {
   const out: Record<number, number> = {};
-  for (const [k, n] of Object.entries(record)) out[Number(k)] = n;
+  for (const [k, n] of Object.entries(record)) {
+    const d = Number(k.startsWith('slug ') ? k.slice(5) : k);
+    out[d] = (out[d] ?? 0) + n;
+  }
   return out;
+}
+
+// ------------------------------------------------------------------ relations
+
+/**
+ * Amounts a relation can name (all in minor units). Physical: cup, cashbox, stacker, tubes,
+ * billsBack, charged, refunded. The controller: credit, debt, tubesKnown. The audit counters
+ * (all sessions on the journal): cashIn, sales, cashSales, cardSales, change, refunds, debtPaid,
+ * overpay.
+ */
+export const RELATION_NAMES = [
+  'credit', 'debt', 'cup', 'cashbox', 'stacker', 'tubes', 'tubesKnown', 'billsBack', 'charged', 'refunded',
+  'cashIn', 'sales', 'cashSales', 'cardSales', 'change', 'refunds', 'debtPaid', 'overpay',
+] as const;
+export type RelationName = (typeof RELATION_NAMES)[number];
+type Term = { readonly sign: 1 | -1 } & ({ readonly name: RelationName } | { readonly amount: Minor });
+export interface Relation {
+  readonly text: string;
+  readonly left: readonly Term[];
+  readonly op: '=' | '!=' | '<' | '<=' | '>' | '>=';
+  readonly right: readonly Term[];
+}
+
+/**
+ * Reads `cup + debt = 0.80`: two sums of names and amounts (money text in the machine's
+ * currency, or whole minor units) around one of = != < <= > >=. Throws an Error naming the bad part.
+ */
+export function parseRelation(text: string, currency: MachineConfig['currency']): Relation {
+  const m = /^(.*?)(<=|>=|!=|=|<|>)(.*)$/.exec(text);
+  if (!m) throw new Error(`'${text}' has no comparison (=, !=, <, <=, >, >=)`);
+  const sum = (part: string, side: string): Term[] => {
+    const tokens = part.trim().split(/\s*([+-])\s*/).filter((t) => t !== '');
+    if (tokens.length === 0) throw new Error(`'${text}': nothing on the ${side} of '${m[2] ?? ''}'`);
+    const terms: Term[] = [];
+    let sign: 1 | -1 = 1;
+    let expectOperand = true;
+    for (const t of tokens) {
+      if (t === '+' || t === '-') {
+        if (expectOperand) throw new Error(`'${text}': '${t}' where an amount or a name was expected`);
+        sign = t === '+' ? 1 : -1;
+        expectOperand = true;
+        continue;
+      }
+      if (!expectOperand) throw new Error(`'${text}': '${t}' needs a + or - before it`);
+      if ((RELATION_NAMES as readonly string[]).includes(t)) terms.push({ sign, name: t as RelationName });
+      else {
+        let amount: Minor;
+        try {
+          amount = /^\d+$/.test(t) ? Number(t) : parseMoney(t, currency);
+        } catch {
+          throw new Error(`'${text}': '${t}' is neither an amount nor a known name (${RELATION_NAMES.join(', ')})`);
+        }
+        if (!Number.isSafeInteger(amount) || amount > MAX_MONEY) throw new Error(`'${text}': '${t}' is more than ${MAX_MONEY} minor units`);
+        terms.push({ sign, amount });
+      }
+      expectOperand = false;
+    }
+    if (expectOperand) throw new Error(`'${text}': ends in an operator on the ${side}`);
+    return terms;
+  };
+  const op = m[2] as Relation['op'];
+  return { text, left: sum(m[1] ?? '', 'left'), op, right: sum(m[3] ?? '', 'right') };
+}
+
+function relationAmounts(session: SimSession): Record<RelationName, Minor> {
+  const v = session.view();
+  const w = session.sim.world;
+  const h = session.counters().historical;
+  return {
+    credit: v.credit,
+    debt: v.debt,
+    cup: countsValue(w.cup),
+    cashbox: countsValue(w.cashbox),
+    stacker: countsValue(w.stacker),
+    tubes: countsValue(w.tubes),
+    tubesKnown: countsValue(v.tubes),
+    billsBack: countsValue(w.handedBack),
+    charged: w.card.charged,
+    refunded: w.card.reverted,
+    cashIn: cashIn(h),
+    sales: h.paidVends.value,
+    cashSales: h.cashVends.value,
+    cardSales: h.cardVends.value,
+    change: h.changePaid.value,
+    refunds: h.refunds.value,
+    debtPaid: h.debtPayouts.value,
+    overpay: h.overpay.value,
+  };
+}
+
+function evaluateRelation(r: Relation, amounts: Readonly<Record<RelationName, Minor>>): { ok: boolean; left: Minor; right: Minor } {
+  const total = (terms: readonly Term[]): Minor => terms.reduce((s, t) => s + t.sign * ('name' in t ? amounts[t.name] : t.amount), 0);
+  const left = total(r.left);
+  const right = total(r.right);
+  const ok = { '=': left === right, '!=': left !== right, '<': left < right, '<=': left <= right, '>': left > right, '>=': left >= right }[r.op];
+  return { ok, left, right };
+}
+
+function describeTerms(terms: readonly Term[], amounts: Readonly<Record<RelationName, Minor>>, cur: CurrencyFormat): string {
+  return terms
+    .map((t, i) => `${i === 0 ? (t.sign < 0 ? '-' : '') : t.sign < 0 ? ' - ' : ' + '}${'name' in t ? `${t.name} ${formatMoney(amounts[t.name], cur)}` : formatMoney(t.amount, cur)}`)
+    .join('');
 }
 
 /** Reads money and checks columns/coins against the config; pushes problems instead of throwing. */
@@ -347,6 +527,34 @@ function compile(e: Expectation, config: MachineConfig, where: string, problems:
   checkColumns(e.stock, 'stock');
   checkColumns(e.column, 'column');
   checkCoins(e.tubes, 'tubes');
+  const places: Partial<Record<MoneyPlace, Minor | CoinCounts>> = {};
+  for (const place of MONEY_PLACES) {
+    const want = e[place];
+    if (want === undefined) continue;
+    if (want === 'empty') places[place] = 0;
+    else if (typeof want === 'number' || typeof want === 'string') places[place] = money(want, place);
+    else {
+      const kinds = place === 'stacker' || place === 'billsBack' ? cur.bills : cur.coins;
+      for (const d of Object.keys(want))
+        if (!kinds.includes(Number(d))) problems.push(`${where}.${place}.${d}: not a ${kinds === cur.bills ? 'bill' : 'coin'} of ${cur.code} (${kinds.join(', ')})`);
+      places[place] = counts(want);
+    }
+  }
+  let card: Compiled['card'];
+  if (e.card) {
+    card = {
+      ...(e.card.charged !== undefined ? { charged: money(e.card.charged, 'card.charged') } : {}),
+      ...(e.card.refunded !== undefined ? { refunded: money(e.card.refunded, 'card.refunded') } : {}),
+    };
+  }
+  const relations: Relation[] = [];
+  for (const [i, text] of (typeof e.relations === 'string' ? [e.relations] : (e.relations ?? [])).entries()) {
+    try {
+      relations.push(parseRelation(text, cur));
+    } catch (err) {
+      problems.push(`${where}.relations[${i}]: ${(err as Error).message}`);
+    }
+  }
   let display: Compiled['display'];
   if (Array.isArray(e.display)) display = { exact: e.display };
   else if (typeof e.display === 'string') display = { contains: [e.display] };
@@ -355,7 +563,10 @@ function compile(e: Expectation, config: MachineConfig, where: string, problems:
   if (e.cup === 'empty') cup = 0;
   else if (typeof e.cup === 'number' || typeof e.cup === 'string') cup = money(e.cup, 'cup');
   else if (e.cup) {
-    checkCoins(e.cup, 'cup');
+    const coinsOnly = Object.fromEntries(Object.entries(e.cup).filter(([k]) => !k.startsWith('slug ')));
+    checkCoins(coinsOnly, 'cup');
+    for (const k of Object.keys(e.cup))
+      if (k.startsWith('slug ') && cur.coins.includes(Number(k.slice(5)))) problems.push(`${where}.cup.${k}: ${k.slice(5)} is a coin of ${cur.code}, not a slug (write "${k.slice(5)}")`);
     cup = counts(e.cup);
   }
   let faults: Compiled['faults'];
@@ -379,14 +590,23 @@ function compile(e: Expectation, config: MachineConfig, where: string, problems:
     ...(e.state !== undefined ? { state: e.state } : {}),
     ...(events ? { events } : {}),
     ...(e.tubes ? { tubes: counts(e.tubes) } : {}),
+    ...(Object.keys(places).length > 0 ? { places } : {}),
+    ...(card ? { card } : {}),
+    ...(relations.length > 0 ? { relations } : {}),
   };
 }
 
 /** Checks commands that need the machine: money in its currency, faults naming its coins and columns. */
 function checkCommand(line: string, config: MachineConfig, where: string, problems: string[]): void {
   const parsed = parseCommand(line);
-  if (!parsed.ok) return;
-  const c = parsed.command;
+  if (parsed.ok) checkParsed(parsed.command, config, where, problems);
+}
+
+function checkParsed(c: Command, config: MachineConfig, where: string, problems: string[]): void {
+  if (c.kind === 'timed') {
+    checkParsed(c.command, config, where, problems);
+    return;
+  }
   const value = c.kind === 'coin' || c.kind === 'bill' ? c.value : c.kind === 'card' ? c.balance : undefined;
   if (value !== undefined) {
     try {
@@ -430,6 +650,8 @@ export interface StepResult {
   readonly output?: readonly string[];
   readonly events?: readonly TimedEvent[];
   readonly checks?: readonly CheckResult[];
+  /** False when the command's settling gave up at its limit (the output says so). */
+  readonly settled?: boolean;
 }
 
 export interface ScenarioFailure {
@@ -463,13 +685,14 @@ function evaluate(c: Compiled, session: SimSession, events: readonly TimedEvent[
     out.push({ field, ok, expected, actual });
   };
   const shown = v.display.map((l) => l.trimEnd());
+  const glass = (t: string): string => session.glass(t);
   if (c.display && 'exact' in c.display) {
-    const want = [...c.display.exact.map((l) => l.trimEnd())];
+    const want = [...c.display.exact.map((l) => glass(l).trimEnd())];
     while (want.length < shown.length) want.push('');
     add('display', JSON.stringify(want) === JSON.stringify(shown), JSON.stringify(c.display.exact), JSON.stringify(shown));
   } else if (c.display) {
     const joined = shown.join(' ').toLowerCase();
-    const missing = c.display.contains.filter((t) => !joined.includes(t.toLowerCase()) && !shown.some((l) => l.toLowerCase().includes(t.toLowerCase())));
+    const missing = c.display.contains.map(glass).filter((t) => !joined.includes(t.toLowerCase()) && !shown.some((l) => l.toLowerCase().includes(t.toLowerCase())));
     add('display', missing.length === 0, `contains ${JSON.stringify(c.display.contains)}`, JSON.stringify(shown));
   }
   if (c.credit !== undefined) add('credit', v.credit === c.credit, m(c.credit), m(v.credit));
@@ -531,6 +754,31 @@ function evaluate(c: Compiled, session: SimSession, events: readonly TimedEvent[
   if (c.tubes) {
     for (const [d, n] of Object.entries(c.tubes)) add(`tubes.${d}`, (v.tubes[Number(d)] ?? 0) === n, String(n), String(v.tubes[Number(d)] ?? 0));
   }
+  const w = session.sim.world;
+  const held: Record<MoneyPlace, CoinCounts> = { cashbox: w.cashbox, stacker: w.stacker, tubesHeld: w.tubes, billsBack: w.handedBack };
+  for (const place of MONEY_PLACES) {
+    const want = c.places?.[place];
+    if (want === undefined) continue;
+    const have = held[place];
+    if (typeof want === 'number') add(place, countsValue(have) === want, m(want), formatCounts(have, cur));
+    else if (place === 'tubesHeld') {
+      // Like `tubes`: the listed denominations only (a changer has many tubes).
+      for (const [d, n] of Object.entries(want)) add(`tubesHeld.${d}`, (have[Number(d)] ?? 0) === n, String(n), String(have[Number(d)] ?? 0));
+    } else {
+      const denoms = new Set([...Object.keys(want), ...Object.keys(have)].map(Number));
+      add(place, [...denoms].every((d) => (want[d] ?? 0) === (have[d] ?? 0)), formatCounts(want, cur), formatCounts(have, cur));
+    }
+  }
+  if (c.card?.charged !== undefined) add('card.charged', w.card.charged === c.card.charged, m(c.card.charged), m(w.card.charged));
+  if (c.card?.refunded !== undefined) add('card.refunded', w.card.reverted === c.card.refunded, m(c.card.refunded), m(w.card.reverted));
+  if (c.relations) {
+    const amounts = relationAmounts(session);
+    for (const r of c.relations) {
+      const res = evaluateRelation(r, amounts);
+      const shownRel = `${describeTerms(r.left, amounts, cur)} = ${m(res.left)}; ${describeTerms(r.right, amounts, cur)} = ${m(res.right)}`;
+      add(`relation ${r.text}`, res.ok, r.text, shownRel);
+    }
+  }
   return out;
 }
 
@@ -543,6 +791,16 @@ function evaluate(c: Compiled, session: SimSession, events: readonly TimedEvent[
 export async function runScenario(input: unknown, opts: RunScenarioOptions = {}): Promise<ScenarioResult> {
   const scenario = toScenario(input);
   const { config, source } = scenarioConfig(scenario, opts);
+  const base = {
+    name: scenario.name,
+    ...(scenario.description !== undefined ? { description: scenario.description } : {}),
+    ...(scenario.file !== undefined ? { file: scenario.file } : {}),
+    config: source,
+    displayCols: config.display.cols,
+    currency: config.currency,
+  };
+  if (scenario.needs === 'wire' && !opts.wire)
+    return { ...base, skip: scenario.skip ?? 'needs the wire-level machine (run with --wire)', passed: true, steps: [], failures: [], endedAt: 0 };
   const problems: string[] = [];
   const compiled = scenario.steps.map((step, i) => {
     if (typeof step === 'string') {
@@ -553,21 +811,70 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
   });
   if (problems.length > 0) throw new ScenarioError(scenario.file ?? scenario.name, problems);
 
-  const session = await SimSession.start({
+  const restarts = scenario.steps.some((step) => typeof step === 'string' && restartOf(step) !== undefined);
+  // A power cut needs a journal to recover from: --data, or a directory of our own for this run.
+  const ownDir = opts.dataDir === undefined && restarts ? mkdtempSync(join(tmpdir(), 'vendomat-scenario-')) : undefined;
+  const dataDir = opts.dataDir ?? ownDir;
+  const seed = opts.seed !== undefined ? { seed: opts.seed } : scenario.seed !== undefined ? { seed: scenario.seed } : {};
+  const sessionOptions = (clock: VirtualClock | undefined, world?: PersistedSim): SimSessionOptions => ({
     config,
     ...(opts.wire ? { wire: true } : {}),
-    ...(opts.seed !== undefined ? { seed: opts.seed } : scenario.seed !== undefined ? { seed: scenario.seed } : {}),
+    ...seed,
     ...(opts.logger ? { logger: opts.logger } : {}),
-    ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : {}),
-    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.settleLimitMs !== undefined ? { settleLimitMs: opts.settleLimitMs } : scenario.settleLimitMs !== undefined ? { settleLimitMs: scenario.settleLimitMs } : {}),
+    ...(clock ? { clock } : {}),
+    ...(dataDir !== undefined ? { journal: { dir: dataDir } } : {}),
+    ...(world ? { world } : {}),
   });
   const steps: StepResult[] = [];
-  let sinceExpect = 0;
+  let session: SimSession | undefined;
   try {
+    session = await SimSession.start(sessionOptions(opts.clock));
+    let sinceExpect = 0;
+    /** Events of sessions cut off since the previous expect. */
+    let carried: TimedEvent[] = [];
     for (const [index, step] of scenario.steps.entries()) {
       const c = compiled[index];
       if (typeof step === 'string' || c === undefined) {
         const line = typeof step === 'string' ? step : '';
+        const restart = restartOf(line);
+        if (restart !== undefined) {
+          const before = session;
+          const offMs = restart.offMs;
+          const begun = before.clock.now();
+          if (restart.when) {
+            const due = restart.when.at ? restart.when.ms : begun + restart.when.ms;
+            if (due < begun) {
+              steps.push({ index, kind: 'command', step: line, ok: false, message: `at ${formatTime(due)}: that time has passed (now ${formatTime(begun)})`, startedAt: begun, at: begun, display: [...before.display] });
+              continue;
+            }
+            await before.clock.advanceTo(due);
+          }
+          const startedAt = before.clock.now();
+          carried = [...carried, ...before.log.slice(sinceExpect)];
+          const handedBack = { ...before.sim.world.handedBack };
+          const cut = before.powerCut();
+          session = await SimSession.start(sessionOptions(new VirtualClock(startedAt + offMs), cut.world));
+          for (const [d, n] of Object.entries(handedBack)) session.sim.world.handedBack[Number(d)] = (session.sim.world.handedBack[Number(d)] ?? 0) + n;
+          sinceExpect = 0;
+          const rec = session.journaled?.report.recovery;
+          steps.push({
+            index,
+            kind: 'command',
+            step: line,
+            ok: true,
+            message: 'power cut and restart',
+            startedAt,
+            at: session.clock.now(),
+            display: [...session.display],
+            output: [
+              `power cut at ${formatTime(startedAt)} (no clean stop), power back after ${formatTime(offMs)}`,
+              ...(rec ? [`recovered from the journal in ${cut.dir}`] : []),
+            ],
+            events: [...session.log],
+          });
+          continue;
+        }
         const r = await session.exec(line);
         steps.push({
           index,
@@ -580,10 +887,12 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
           display: r.display,
           output: r.output,
           events: r.events,
+          ...(r.settled ? {} : { settled: false }),
         });
         continue;
       }
-      const events = session.log.slice(sinceExpect);
+      const events = [...carried, ...session.log.slice(sinceExpect)];
+      carried = [];
       sinceExpect = session.log.length;
       const checks = evaluate(c, session, events);
       const failed = checks.filter((x) => !x.ok);
@@ -603,31 +912,42 @@ export async function runScenario(input: unknown, opts: RunScenarioOptions = {})
       });
     }
   } finally {
-    await session.close();
+    try {
+      await session?.close();
+    } finally {
+      if (ownDir !== undefined) rmSync(ownDir, { recursive: true, force: true });
+    }
   }
   const failures = steps.filter((s) => !s.ok).map((s) => ({ index: s.index, step: s.step, message: s.message }));
   return {
-    name: scenario.name,
-    ...(scenario.description !== undefined ? { description: scenario.description } : {}),
-    ...(scenario.file !== undefined ? { file: scenario.file } : {}),
+    ...base,
     ...(scenario.skip !== undefined ? { skip: scenario.skip } : {}),
-    config: source,
     passed: failures.length === 0,
     steps,
     failures,
     endedAt: session.clock.now(),
-    displayCols: config.display.cols,
-    currency: config.currency,
   };
+}
+
+/** A `restart` / `power-cut` line (possibly timed: `in 3s restart`), or undefined for any other line. */
+function restartOf(line: string): { readonly offMs: number; readonly when?: { readonly at: boolean; readonly ms: number } } | undefined {
+  const parsed = parseCommand(line);
+  if (!parsed.ok) return undefined;
+  const c = parsed.command;
+  if (c.kind === 'restart') return { offMs: c.offMs };
+  if (c.kind === 'timed' && c.command.kind === 'restart') return { offMs: c.command.offMs, when: { at: c.when === 'at', ms: c.ms } };
+  return undefined;
 }
 
 /** A path is loaded; an object (raw or already parsed) is validated, which is idempotent. */
 function toScenario(input: unknown): Scenario {
   if (typeof input === 'string') return loadScenarioFile(input);
   if (isPlainObject(input)) {
-    const { file, ...rest } = input;
+    const { file, settleLimitMs, ...rest } = input;
     const path = typeof file === 'string' ? file : undefined;
-    return parseScenario(rest, path ?? '(inline)', path);
+    // An already-parsed Scenario carries its settle limit in ms.
+    const limit = typeof settleLimitMs === 'number' && rest.settleLimit === undefined ? { settleLimit: String(settleLimitMs) } : {};
+    return parseScenario({ ...rest, ...limit }, path ?? '(inline)', path);
   }
   throw new ScenarioError('(inline)', ['a scenario must be an object with a name and steps']);
 }
@@ -668,6 +988,10 @@ export function formatTranscript(r: ScenarioResult): string {
     }
   }
   out.push('');
+  if (r.skip !== undefined && r.steps.length === 0) {
+    out.push(`SKIPPED: ${r.name} — ${r.skip}`);
+    return out.join('\n');
+  }
   const expects = r.steps.filter((s) => s.kind === 'expect').length;
   out.push(
     `${r.passed ? 'PASSED' : 'FAILED'}: ${r.name} — ${r.steps.length} steps, ${expects} expectations, ${r.failures.length} failed, ${formatTime(r.endedAt)} virtual`,

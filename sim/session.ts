@@ -13,6 +13,9 @@
  *     second column or a card approval timeout.
  * Timers that belong to a machine at rest (a 3 s message, the inactivity and save-credit timers)
  * are not waited for: a notice such as "A1 PRICE" stays on the display until a `wait` lets it go.
+ * When the limit comes first, the limit of virtual time has passed and the command's output says
+ * what was still busy. `now` / `in` / `at` run a command without settling, so the next step acts
+ * mid-operation (a customer does not wait for the machine either).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,11 +33,11 @@ import { formatMoney, parseMoney, type CurrencyFormat } from '../src/money/curre
 import { applyCounterEvent, cashIn, emptyCounters, type CounterSet, type Counters, type Tally } from '../src/audit/counters.ts';
 import { openJournaledController, type JournaledController } from '../src/journal/attach.ts';
 import { openJournal } from '../src/journal/store.ts';
-import { WorldPersistence, loadSavedSim, restoreWorld } from './persist.ts';
+import { WorldPersistence, loadSavedSim, persistedSim, restoreWorld, type PersistedSim } from './persist.ts';
 import { isKey, type CoinCounts, type Key, type Minor } from '../src/ports/index.ts';
 import { VirtualClock } from './clock.ts';
 import { formatFaultSpec, parseFaultSpec, FAULT_NAMES, type FaultSpec } from './faults.ts';
-import { bootWireMachine, createWireSimMachine, whileRunning, wireQuiet } from './wire/machine.ts';
+import { bootWireMachine, createWireSimMachine, isWireSimMachine, whileRunning, wireQuiet } from './wire/machine.ts';
 import { createSimMachine, type SimMachine } from './machine.ts';
 import { nonZero, type BinItem } from './world.ts';
 
@@ -124,7 +127,24 @@ export type Command =
   | { readonly kind: 'service'; readonly action: 'faults' }
   | { readonly kind: 'take' }
   | { readonly kind: 'status' }
-  | { readonly kind: 'help' };
+  | { readonly kind: 'help' }
+  | { readonly kind: 'settle' }
+  /** A command that does not wait for the machine to settle: now, at a virtual time, or after a delay. */
+  | { readonly kind: 'timed'; readonly when: 'now' | 'at' | 'in'; readonly ms: number; readonly command: Command }
+  /** A power cut (as SIGKILL): the controller is dropped, the world keeps its money; then a restart. */
+  | { readonly kind: 'restart'; readonly offMs: number }
+  | { readonly kind: 'wire'; readonly fault: WireFaultStep };
+
+/** Wire faults a scenario can put on a serial bus of the wire-level machine (`--wire`). */
+export type WireFaultStep =
+  | { readonly kind: 'noise'; readonly bus: WireBus; readonly text: string }
+  | { readonly kind: 'strayLine'; readonly bus: WireBus; readonly text: string }
+  | { readonly kind: 'lostReply'; readonly bus: WireBus; readonly count: number }
+  | { readonly kind: 'unplug'; readonly bus: WireBus; readonly forMs?: number }
+  | { readonly kind: 'replug'; readonly bus: WireBus };
+export type WireBus = 'mdb' | 'cctalk';
+/** The most lost replies one `wire lost-reply` step asks for. */
+export const MAX_LOST_REPLIES = 100;
 
 export type ParsedCommand = { readonly ok: true; readonly command: Command } | { readonly ok: false; readonly error: string };
 
@@ -152,11 +172,18 @@ export const COMMAND_HELP: readonly (readonly [usage: string, what: string])[] =
   ['service faults', 'service menu: the fault history (raised and cleared) and the faults open now'],
   ['service pin <digits>', 'service menu: type the service PIN on the keypad (machines with service.pin)'],
   ['take', 'the customer takes what is in the delivery bin and the return cup'],
+  ['settle', 'run the machine until it is at rest (max 30 s of virtual time)'],
+  ['now <command>', 'run a command without waiting for the machine to settle (e.g. `now press A1`)'],
+  ['at <time> <command>', 'let time pass to the virtual time, then run the command without settling (`at 12s return`)'],
+  ['in <delay> <command>', 'let the delay pass, then run the command without settling (`in 800ms door open`)'],
+  ['restart [after <duration>]', 'power cut (as SIGKILL) and restart: the controller recovers from its journal (default off 1s)'],
+  ['wire <fault> <bus> ...', 'with --wire: noise, stray-line, lost-reply [n], unplug [for <duration>], replug on mdb or cctalk'],
   ['status', 'display, state, credit, debt, bin, cup, faults, stock'],
   ['help', 'this list'],
 ];
 
-const COMMAND_WORDS = ['coin', 'bill', 'card', 'press', 'return', 'door', 'wait', 'fault', 'clear', 'service', 'take', 'status', 'help'];
+/** For "did you mean" hints (`at` and `in` are left out: two letters are near every typo). */
+const COMMAND_WORDS = ['coin', 'bill', 'card', 'press', 'return', 'door', 'wait', 'fault', 'clear', 'service', 'take', 'status', 'help', 'settle', 'now', 'restart', 'power-cut', 'wire'];
 
 function usageOf(word: string): string {
   const line = COMMAND_HELP.find(([u]) => u.split(' ')[0] === word);
@@ -213,9 +240,26 @@ export function parseCommand(line: string): ParsedCommand {
       }
       return ok({ kind: 'press', keys });
     }
+    case 'now':
+    case 'at':
+    case 'in':
+      return parseTimed(word, args, text);
+    case 'restart':
+    case 'power-cut': {
+      if (args.length === 0) return ok({ kind: 'restart', offMs: DEFAULT_POWER_OFF_MS });
+      if (args.length !== 2 || (args[0] ?? '').toLowerCase() !== 'after') return fail(`${word}: expected \`${word}\` or \`${word} after <duration>\`, got '${text}'`);
+      try {
+        return ok({ kind: 'restart', offMs: parseDuration(args[1] ?? '') });
+      } catch (e) {
+        return fail(`${word}: ${(e as Error).message}`);
+      }
+    }
+    case 'wire':
+      return parseWireFault(args, text);
     case 'return':
     case 'take':
     case 'status':
+    case 'settle':
     case 'help': {
       const bad = arity(0, 0);
       if (bad) return fail(bad);
@@ -331,6 +375,75 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length] ?? 0;
+}
+
+/** How long the power stays off in a `restart` without `after`. */
+export const DEFAULT_POWER_OFF_MS = 1_000;
+
+/** `now <command>`, `at <time> <command>`, `in <delay> <command>`: the command runs without settling. */
+function parseTimed(word: 'now' | 'at' | 'in', args: readonly string[], text: string): ParsedCommand {
+  let ms = 0;
+  let rest = args;
+  if (word !== 'now') {
+    const d = args[0];
+    if (d === undefined || args.length < 2) return fail(`${word}: expected \`${word} <${word === 'at' ? 'time' : 'delay'}> <command>\`, e.g. \`${word} 2s return\`; got '${text}'`);
+    try {
+      ms = parseDuration(d);
+    } catch (e) {
+      return fail(`${word}: ${(e as Error).message}`);
+    }
+    rest = args.slice(1);
+  }
+  if (rest.length === 0) return fail(`now: which command? e.g. \`now press A1\``);
+  const inner = parseCommand(rest.join(' '));
+  if (!inner.ok) return fail(`${word}: ${inner.error}`);
+  const k = inner.command.kind;
+  if (k === 'timed' || k === 'wait' || k === 'settle' || k === 'nothing' || k === 'help')
+    return fail(`${word}: \`${rest.join(' ')}\` cannot be timed (time a customer, door, service, fault, wire or restart step, or status)`);
+  return ok({ kind: 'timed', when: word, ms, command: inner.command });
+}
+
+const WIRE_FAULT_WORDS = ['noise', 'stray-line', 'lost-reply', 'unplug', 'replug'];
+
+/**
+ * `wire noise <bus> [text]`, `wire stray-line mdb [text]`, `wire lost-reply <bus> [n]`,
+ * `wire unplug <bus> [for <duration>]`, `wire replug <bus>`.
+ */
+function parseWireFault(args: readonly string[], text: string): ParsedCommand {
+  const what = (args[0] ?? '').toLowerCase();
+  const bus = (args[1] ?? '').toLowerCase();
+  const usage = `wire: expected \`wire <${WIRE_FAULT_WORDS.join('|')}> <mdb|cctalk> ...\`, got '${text}'`;
+  if (!WIRE_FAULT_WORDS.includes(what)) return fail(usage);
+  if (bus !== 'mdb' && bus !== 'cctalk') return fail(`wire ${what}: which bus? \`mdb\` or \`cctalk\`, got '${args[1] ?? ''}'`);
+  const rest = args.slice(2);
+  switch (what) {
+    case 'noise':
+    case 'stray-line': {
+      if (what === 'stray-line' && bus === 'cctalk') return fail('wire stray-line: ccTalk is binary and has no lines; use `wire noise cctalk`');
+      const t = rest.join(' ');
+      if (t.length > 256) return fail(`wire ${what}: at most 256 characters of noise, got ${t.length}`);
+      if ([...t].some((c) => c.charCodeAt(0) > 0xff)) return fail(`wire ${what}: the noise must be bytes (characters up to U+00FF)`);
+      return ok({ kind: 'wire', fault: { kind: what === 'noise' ? 'noise' : 'strayLine', bus, text: t === '' ? (what === 'noise' ? '#~?!' : 'x,STRAY') : t } });
+    }
+    case 'lost-reply': {
+      if (rest.length > 1) return fail(usage);
+      const n = rest[0] === undefined ? 1 : Number(rest[0]);
+      if (!Number.isSafeInteger(n) || n < 1 || n > MAX_LOST_REPLIES) return fail(`wire lost-reply: '${rest[0] ?? ''}' is not a count of replies (1 to ${MAX_LOST_REPLIES})`);
+      return ok({ kind: 'wire', fault: { kind: 'lostReply', bus, count: n } });
+    }
+    case 'unplug': {
+      if (rest.length === 0) return ok({ kind: 'wire', fault: { kind: 'unplug', bus } });
+      if (rest.length !== 2 || (rest[0] ?? '').toLowerCase() !== 'for') return fail(`wire unplug: expected \`wire unplug ${bus} [for <duration>]\`, got '${text}'`);
+      try {
+        return ok({ kind: 'wire', fault: { kind: 'unplug', bus, forMs: parseDuration(rest[1] ?? '') } });
+      } catch (e) {
+        return fail(`wire unplug: ${(e as Error).message}`);
+      }
+    }
+    default:
+      if (rest.length > 0) return fail(usage);
+      return ok({ kind: 'wire', fault: { kind: 'replug', bus } });
+  }
 }
 
 function parseFaultCommand(args: readonly string[]): ParsedCommand {
@@ -465,6 +578,8 @@ export interface CommandResult {
   readonly display: readonly string[];
   /** Domain events emitted while the command ran and settled. */
   readonly events: readonly TimedEvent[];
+  /** False when settling gave up at its limit with the machine still busy (said in `output`). */
+  readonly settled: boolean;
 }
 
 export interface SessionView {
@@ -506,6 +621,11 @@ export interface SimSessionOptions {
    * counters); without it a temporary directory is used and removed by `close()`.
    */
   readonly journal?: { readonly dir?: string; readonly startFresh?: boolean };
+  /**
+   * With `journal`: the physical world to continue from (taken at a power cut, `powerCut()`)
+   * instead of the one saved in the journal, which may lag the cut by a coin still in the air.
+   */
+  readonly world?: PersistedSim;
 }
 
 const AT_REST: ReadonlySet<SalesState> = new Set(['idle', 'session', 'service', 'outOfService']);
@@ -536,6 +656,10 @@ export class SimSession {
   /** Counters of an unjournaled session, folded from its own events (a journal keeps its own). */
   private localCounters: Counters = emptyCounters();
   private closed = false;
+  /** While a `now` / `at` / `in` command runs: its settle() calls only let due callbacks run. */
+  private noSettle = false;
+  /** Set by settle() when the machine was not at rest within the limit (what was still moving). */
+  private gaveUp: string | null = null;
 
   private constructor(
     opts: SimSessionOptions,
@@ -585,7 +709,7 @@ export class SimSession {
     let sim: SimMachine | undefined;
     try {
       // The world as it was when the last session on this directory stopped (or was cut off).
-      const saved = loadSavedSim(journal);
+      const saved = opts.world ?? loadSavedSim(journal);
       if (saved !== null && saved.at > clock.now()) await clock.advanceTo(saved.at);
       sim = makeSim(config, clock, simOpts);
       if (saved !== null) restoreWorld(sim, saved);
@@ -643,6 +767,7 @@ export class SimSession {
 
   /** Runs one command line. Never throws: bad input comes back as `ok: false` with a message. */
   async exec(line: string): Promise<CommandResult> {
+    this.gaveUp = null;
     const startedAt = this.clock.now();
     const from = this.log.length;
     let okay = true;
@@ -666,10 +791,12 @@ export class SimSession {
     }
     // Changes with no event of their own (the customer took the cup, coins paid) are saved now.
     if (!this.closed) this.journal?.persistence.flush();
+    if (this.gaveUp !== null) output = [...output, `settling gave up after ${formatTime(this.settleLimitMs)}: not at rest (${this.gaveUp})`];
     return {
       line,
       ok: okay,
       output,
+      settled: this.gaveUp === null,
       startedAt,
       at: this.clock.now(),
       display: [...this.display],
@@ -754,10 +881,74 @@ export class SimSession {
     }
   }
 
-  /** Runs the machine until it is at rest (see the module comment), at most `settleLimitMs`. */
+  /**
+   * Runs the machine until it is at rest (see the module comment), at most `settleLimitMs`; when
+   * the limit is reached first, what was still busy is kept for the command's output. Inside a
+   * `now` / `at` / `in` command only what is due now runs.
+   */
   async settle(): Promise<void> {
     await this.clock.advance(0);
-    await this.clock.runUntil(() => this.atRest(), this.settleLimitMs);
+    if (this.noSettle) return;
+    const stop = this.clock.now() + this.settleLimitMs;
+    const rested = await this.clock.runUntil(() => this.atRest(), this.settleLimitMs);
+    if (!rested) {
+      // The limit is virtual time that passed, even when the next timer lies beyond it.
+      if (this.clock.now() < stop) await this.clock.advanceTo(stop);
+      if (!this.atRest()) this.gaveUp = this.busyWith();
+    }
+  }
+
+  /** Why the machine is not at rest, in a few words (for the settle-limit notice). */
+  busyWith(): string {
+    const w = this.sim.world;
+    const why: string[] = [];
+    const st = salesState(this.controller.snapshot);
+    if (!AT_REST.has(st)) why.push(`state ${st}`);
+    if (!isEmptyCounts(w.inFlight.coins) || !isEmptyCounts(w.inFlight.bills)) why.push('money in a validator');
+    if (w.escrow !== null) why.push('a bill in escrow');
+    if (w.falling.length > 0) why.push('a product falling');
+    if (w.motor.running !== null) why.push(`motor ${w.motor.running} running`);
+    if (this.sim.devices.coin.busy) why.push('the coin mech paying out');
+    if (w.beam && !this.sim.faults.has('drop-blocked')) why.push('the drop beam interrupted');
+    if (!wireQuiet(this.sim)) why.push('the wire busy');
+    return why.length === 0 ? 'still moving' : why.join(', ');
+  }
+
+  /**
+   * What the display's own character set makes of a text: at the wire level the HD44780 LCD
+   * prints '€' as 'E' (its ROM substitutions) and anything else outside its ROM as '?', so a
+   * scenario's display text is compared as the glass would show it. At port level: unchanged.
+   */
+  glass(text: string): string {
+    if (!isWireSimMachine(this.sim)) return text;
+    const lcd = this.sim.wire.world.resolved.gpio?.options.lcd;
+    if (!lcd) return text;
+    let out = '';
+    for (const ch of text) {
+      const sub = lcd.substitutions[ch];
+      const code = ch.charCodeAt(0);
+      out += sub ?? (ch.length === 1 && code >= 0x20 && code <= 0x7d && ch !== '\\' ? ch : '?');
+    }
+    return out;
+  }
+
+  /**
+   * A power cut, as SIGKILL would do it: no clean stop, nothing flushed beyond what is already on
+   * disk; the controller and its devices are dropped with the clock they ran on. Returns the
+   * physical world as it is at the cut (the machine keeps its money), for the next session.
+   * Needs a journaled session; its directory is kept (even a temporary one) for the restart.
+   */
+  powerCut(): { world: PersistedSim; dir: string } {
+    const j = this.journal;
+    if (j === null) throw new Error('restart needs a journal (run the session with a data directory)');
+    if (this.closed) throw new Error('the session is closed');
+    this.closed = true;
+    const world = persistedSim(this.sim, this.clock.now(), j.persistence.tallies);
+    // The journal goes first: what the dying adapters report while they are torn down (links
+    // lost) must not reach the disk, as nothing would after a SIGKILL.
+    j.jc.journal.close();
+    this.sim.dispose();
+    return { world, dir: j.dir };
   }
 
   /** True when nothing is moving and no sale step is in progress. */
@@ -844,6 +1035,48 @@ export class SimSession {
         this.recordServiceAction('faultsRead');
         return { ok: true, output: this.faultLines() };
     }
+  }
+
+  /** A wire fault on the wire-level machine (see WireFaultStep). */
+  private async wireFault(f: WireFaultStep): Promise<{ ok: boolean; output: string[] }> {
+    const what = `wire ${f.kind === 'strayLine' ? 'stray-line' : f.kind === 'lostReply' ? 'lost-reply' : f.kind} ${f.bus}`;
+    if (!isWireSimMachine(this.sim)) return { ok: false, output: [`${what}: needs the wire-level machine (--wire)`] };
+    const handles = this.sim.wire;
+    const mdb = handles.world.mdb;
+    const cctalk = handles.world.cctalk;
+    if ((f.bus === 'mdb' && !mdb) || (f.bus === 'cctalk' && !cctalk)) return { ok: false, output: [`${what}: this machine has no ${f.bus === 'mdb' ? 'MDB' : 'ccTalk'} bus`] };
+    const bytes = (t: string): number[] => [...t].map((c) => c.charCodeAt(0) & 0xff);
+    let done: string;
+    switch (f.kind) {
+      case 'noise':
+        if (mdb && f.bus === 'mdb') mdb.sendGarbage(f.text);
+        else for (const d of [cctalk?.acceptor, ...(cctalk?.hoppers ?? [])]) d?.injectFault({ kind: 'garbage', bytes: bytes(f.text), count: 1 });
+        done = `${JSON.stringify(f.text)} put on the line`;
+        break;
+      case 'strayLine':
+        mdb?.sendGarbage(`${f.text}\n`);
+        done = `stray line ${JSON.stringify(f.text)} sent to the host`;
+        break;
+      case 'lostReply':
+        if (mdb && f.bus === 'mdb') mdb.dropCommands(f.count);
+        else cctalk?.acceptor?.injectFault({ kind: 'dropReply', count: f.count });
+        done = `the next ${f.count === 1 ? 'reply is' : `${f.count} replies are`} lost`;
+        break;
+      case 'unplug':
+        handles.unplug(f.bus);
+        if (f.forMs !== undefined) {
+          const bus = f.bus;
+          this.clock.setTimeout(() => handles.replug(bus), f.forMs);
+        }
+        done = f.forMs !== undefined ? `unplugged, back in ${formatTime(f.forMs)}` : 'unplugged';
+        break;
+      case 'replug':
+        handles.replug(f.bus);
+        done = 'plugged back in';
+        break;
+    }
+    await this.settle();
+    return { ok: true, output: [`${what}: ${done}`] };
   }
 
   /** Types the PIN on the keypad and tells whether the service menu opened. */
@@ -948,6 +1181,27 @@ export class SimSession {
         return { ok: true, output: [] };
       case 'help':
         return { ok: true, output: helpLines() };
+      case 'settle':
+        await this.settle();
+        return { ok: true, output: [this.gaveUp === null ? 'at rest' : 'still busy'] };
+      case 'restart':
+        return { ok: false, output: ['restart: a power cut replaces the session; scenario files run it (see docs/scenarios.md)'] };
+      case 'timed': {
+        const now = this.clock.now();
+        const due = c.when === 'at' ? c.ms : now + c.ms;
+        if (due < now) return { ok: false, output: [`at ${formatTime(c.ms)}: that time has passed (now ${formatTime(now)})`] };
+        await this.clock.advanceTo(due);
+        this.noSettle = true;
+        try {
+          const r = await this.run(c.command);
+          const when = c.when === 'now' ? 'now' : `at ${formatTime(due)}`;
+          return { ok: r.ok, output: [`${when}, not settled:`, ...r.output] };
+        } finally {
+          this.noSettle = false;
+        }
+      }
+      case 'wire':
+        return this.wireFault(c.fault);
       case 'status':
         return { ok: true, output: this.statusLines() };
       case 'wait':

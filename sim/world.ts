@@ -155,6 +155,8 @@ export class World {
   readonly card: CardState;
   readonly bin: BinItem[] = [];
   readonly cup: MutableCounts = {};
+  /** Bills handed back to the customer so far (refused, rejected, returned from escrow, released from a jam). Not persisted. */
+  readonly handedBack: MutableCounts = {};
 
   /** Invariant 2 bookkeeping. `inserted`/`paidOut` are the physical truth the controller's counters should match. */
   readonly initialFill: Minor;
@@ -289,6 +291,7 @@ export class World {
   billBackToWallet(value: Minor): void {
     take(this.inFlight.bills, value, 'the bill validator');
     addCount(this.wallet.bills, value, 1);
+    addCount(this.handedBack, value, 1);
   }
 
   stackEscrow(): Minor {
@@ -303,6 +306,7 @@ export class World {
     const value = this.requireEscrow();
     this.escrow = null;
     addCount(this.wallet.bills, value, 1);
+    addCount(this.handedBack, value, 1);
     return value;
   }
 
@@ -316,7 +320,9 @@ export class World {
 
   /** Clearing a bill jam hands the bills back to the customer. */
   releaseStuckBills(): MutableCounts {
-    return moveAll(this.stuck.bills, this.wallet.bills);
+    const released = moveAll(this.stuck.bills, this.wallet.bills);
+    for (const [d, n] of Object.entries(released)) addCount(this.handedBack, Number(d), n);
+    return released;
   }
 
   private requireEscrow(): Minor {

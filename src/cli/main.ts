@@ -1,6 +1,6 @@
 /**
  * The `vendomat` command line (commander 14):
- *   vendomat sim [--config FILE] [--script FILE] [--json] [--plain] [--seed N] [--log-level L]
+ *   vendomat sim [--config FILE] [--script FILE|DIR [--junit FILE]] [--data DIR] [--wire] [--json] [--plain] [--seed N] [--log-level L]
  *   vendomat diagram
  *   vendomat config check FILE
  *
@@ -33,6 +33,7 @@ export interface SimOptions {
   readonly data?: string;
   /** With `data`: accept a missing, empty or older journal there on purpose. */
   readonly startFresh?: boolean;
+  readonly junit?: string;
 }
 
 export type SimMode = 'script' | 'plain' | 'ui';
@@ -128,7 +129,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, loaded:
     .command('sim')
     .description('run the controller on the simulated machine: a line mode on stdin, or a scenario with --script')
     .option('--config <file>', 'machine config (default: the demo machine)')
-    .option('--script <file>', 'run a scenario file and report (exit 1 when an expectation fails)')
+    .option('--script <file|dir>', 'run a scenario file, or every scenario of a folder, and report (exit 1 when an expectation fails)')
+    .option('--junit <file>', 'with --script: also write a JUnit XML report')
     .option('--json', 'machine-readable output (a JSON result, or one JSON line per command)')
     .option('--plain', 'plain line mode instead of the full-screen UI (chosen anyway when not on a terminal)')
     .option('--seed <n>', 'random seed for the simulated world', parseSeed)

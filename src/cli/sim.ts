@@ -10,10 +10,9 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Logger } from '../controller/controller.ts';
 import { VirtualClock } from '../../sim/clock.ts';
 import { runRepl } from '../../sim/repl.ts';
-import { formatTranscript, runScenario, scenarioResultJson } from '../../sim/scenario.ts';
 import { SimSession, loadDemoConfig } from '../../sim/session.ts';
 import { isWireSimMachine } from '../../sim/wire/machine.ts';
-import { line, requireFile } from './errors.ts';
+import { UsageError, line, requireFile } from './errors.ts';
 import { EXIT, chooseSimMode, type CliIo, type SimOptions } from './main.ts';
 import { openTraceLog } from './trace.ts';
 
@@ -67,16 +66,14 @@ export async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   const mode = chooseSimMode(opts, io);
   if (mode === 'script') {
     const script = opts.script ?? '';
-    requireFile(script, 'scenario file');
-    const result = await runScenario(script, {
-      ...(opts.wire ? { wire: true } : {}),
-      ...(opts.config !== undefined ? { configPath: opts.config } : {}),
-      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-      ...(logger ? { logger } : {}),
-      clock,
-    });
-    line(io.stdout, opts.json ? scenarioResultJson(result) : formatTranscript(result));
-    return result.passed ? EXIT.ok : EXIT.failed;
+    requireFile(script, 'scenario file or folder');
+    const { runScripts, ScriptUsageError } = await import('./scenarios.ts');
+    try {
+      const passed = await runScripts({ ...opts, script, ...(logger ? { logger } : {}), clock }, (text) => line(io.stdout, text));
+      return passed ? EXIT.ok : EXIT.failed;
+    } catch (e) {
+      throw e instanceof ScriptUsageError ? new UsageError(e.message) : e;
+    }
   }
   const config = opts.config !== undefined ? loadConfigFile(opts.config) : loadDemoConfig();
   const held = holdSignals();

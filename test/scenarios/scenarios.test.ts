@@ -48,8 +48,11 @@ describe('scenario files', () => {
       it.skip(`${shown}: ${scenario.name} — skipped: ${scenario.skip}`, () => {});
       continue;
     }
-    it(`${shown}: ${scenario.name}`, async () => {
-      const result = await runScenario(scenario);
+    // A scenario with wire faults (`needs: wire`) runs on the wire-level machine.
+    const wire = scenario.needs === 'wire';
+    it(`${shown}: ${scenario.name}${wire ? ' (wire level)' : ''}`, async () => {
+      const result = await runScenario(scenario, wire ? { wire: true } : {});
+      expect(result.steps.length).toBeGreaterThan(0);
       expect(result.failures, formatTranscript(result)).toEqual([]);
       expect(result.passed).toBe(true);
     });
