@@ -66,7 +66,7 @@ export async function runSim(opts: SimOptions, io: CliIo): Promise<number> {
   const mode = chooseSimMode(opts, io);
   if (mode === 'script') {
     const script = opts.script ?? '';
-    requireFile(script, 'scenario file or folder');
+    requireFile(script, 'scenario file');
     const { runScripts, ScriptUsageError } = await import('./scenarios.ts');
     try {
       const passed = await runScripts({ ...opts, script, ...(logger ? { logger } : {}), clock }, (text) => line(io.stdout, text));
