@@ -272,7 +272,9 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
           this.events.next({ type: 'tubes', levels: this.levels() });
           break;
         case 'slugs':
-          this.emitFault('SLUG');
+          // MDB 4.2 §5.3 POLL 001yyyyy: slugs since the last POLL. Routine (a foreign coin or a
+          // washer), counted for the audit; never a fault that stops sales.
+          if (s.count > 0) this.events.next({ type: 'slug', count: s.count });
           break;
         case 'escrowRequest':
           this.events.next({ type: 'returnPressed' });
