@@ -17,7 +17,7 @@ import type { Clock } from '../../src/clock.ts';
 import type { CashlessEvent, CashlessPort, Minor } from '../../src/ports/index.ts';
 import type { DeviceError } from '../../src/ports/index.ts';
 import type { MdbBoard, MdbReply } from './board.ts';
-import { ADDR, cashlessCommands, decodeCashlessPoll, minorToUnits, unitsToMinor } from './codec.ts';
+import { ADDR, cashlessCommands, decodeCashlessPoll, describeStatus, minorToUnits, unitsToMinor } from './codec.ts';
 import type { CashlessStatus, MdbCommand, PollDecode, ReaderConfig, VmcIdentity } from './codec.ts';
 import { MdbPeripheralDriver } from './device.ts';
 import type { MdbDeviceOptions } from './device.ts';
@@ -174,6 +174,33 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
   }
 
   // ------------------------------------------------------------------ driver hooks
+
+  /**
+   * Trace meaning without card data: message kinds stay (diagnosis needs them), funds, approved
+   * amounts, revalue limits and display texts (which may show a balance) are masked.
+   */
+  protected override describe(r: MdbReply): string {
+    if (r.kind === 'ack') return 'ACK (nothing to report)';
+    const d = this.decodePoll(r.data);
+    const parts = d.statuses.map((s) => {
+      switch (s.kind) {
+        case 'beginSession':
+          return `begin session funds=${s.funds === null ? 'unknown' : '***'}`;
+        case 'vendApproved':
+          return `vend approved ${s.amount === null ? 'no charge' : '***'}`;
+        case 'revalueLimit':
+          return 'revalue limit ***';
+        case 'displayRequest':
+          return `display (${s.text.length} chars)`;
+        case 'diagnostic':
+          return `diagnostic (${s.data.length} bytes)`;
+        default:
+          return describeStatus(s);
+      }
+    });
+    if (d.error) parts.push(`<${d.error.code}>`);
+    return parts.length ? parts.join(', ') : 'nothing to report';
+  }
 
   protected decodePoll(data: Uint8Array): PollDecode<CashlessStatus> {
     return decodeCashlessPoll(data, { level: 1 });

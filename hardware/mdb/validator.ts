@@ -25,6 +25,13 @@ export interface MdbBillValidatorOptions extends MdbDeviceOptions {
   readonly name?: string;
 }
 
+/** After an ESCROW we may repeat or send blind, an INVALID ESCROW within this time is expected. */
+const PROBE_WINDOW_MS = 5_000;
+/** A bill must be stacked or returned within 30 s of ESCROW (MDB 4.2 §6, ESCROW command). */
+const ESCROW_MOVE_MS = 30_000;
+/** How often reconciliation looks again at a bill still in motion. */
+const RECHECK_MS = 2_000;
+
 const FAULT_CODES: Partial<Record<BillStatus['kind'], string>> = {
   defectiveMotor: 'BILL_MOTOR',
   sensorProblem: 'BILL_SENSOR',
@@ -48,6 +55,14 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private cashboxOut = false;
   /** Statuses drained before the first SETUP, valued once the bill table is known. */
   private deferred: BillStatus[] = [];
+  /** Bills the stacker should hold, as far as the driver knows (STACKER reading + STACKED reports). */
+  private expectedStacker: number | undefined;
+  /** What the controller asked for the bill in escrow, and when. */
+  private escrowAction: { readonly kind: 'stack' | 'return'; readonly at: number } | undefined;
+  /** An ESCROW return was sent to empty an escrow we may not know of: its INVALID ESCROW is expected. */
+  private probeUntil = -Infinity;
+  /** Reconciliation waits for a bill in motion until then. */
+  private recheckAt = -Infinity;
 
   constructor(
     board: MdbBoard,
@@ -87,12 +102,17 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
 
   async stack(): Promise<void> {
     if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
-    await this.command(billCmd.escrow(true), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    this.escrowAction = { kind: 'stack', at: this.clock.now() };
+    // Repeating ESCROW is harmless: a second one finds no bill in escrow (INVALID ESCROW, absorbed).
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(true), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
   }
 
   async returnBill(): Promise<void> {
     if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
-    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    this.escrowAction = { kind: 'return', at: this.clock.now() };
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
   }
 
   /** STACKER: bills in the cash box and whether it is full. */
@@ -124,7 +144,61 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private escrowLostToReset(): void {
     const v = this.escrowValue;
     this.escrowValue = undefined;
+    this.escrowAction = undefined;
     if (v !== undefined) this.events.next({ type: 'returned', value: v });
+  }
+
+  protected override async reconcile(why: string): Promise<void> {
+    if (this.clock.now() < this.recheckAt) {
+      this.reconcileWanted = this.reconcileWanted ?? why;
+      return;
+    }
+    const r = await this.command(billCmd.stacker());
+    const count = this.takeStacker(r.kind === 'data' ? r.data : new Uint8Array(0)).count;
+    this.settleFromStacker(count, why);
+    if (this.escrowValue === undefined) {
+      // The lost report may have been ESCROW: a bill we do not know of would wait in limbo. Hand it
+      // back; with nothing in escrow the validator answers INVALID ESCROW, which is expected here.
+      this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
+      return;
+    }
+    const action = this.escrowAction;
+    if (!action) return; // still in escrow, waiting for the controller: nothing was lost
+    if (this.clock.now() - action.at < ESCROW_MOVE_MS) {
+      // Asked to move, not counted in the stacker yet: it may still be on its way. Look again.
+      this.recheckAt = this.clock.now() + RECHECK_MS;
+      this.reconcileWanted = this.reconcileWanted ?? why;
+      return;
+    }
+    // Not in the stacker 30 s after ESCROW: it did not go in. Make sure it is handed back, and close it.
+    const value = this.escrowValue;
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
+    this.escrowValue = undefined;
+    this.escrowAction = undefined;
+    this.events.next({ type: 'returned', value });
+  }
+
+  /**
+   * STACKER (MDB 4.2 §6, 36h) against the bills the driver saw stacked. One more than expected with
+   * a bill in escrow is that bill (its STACKED report was lost): credited, its value is certain.
+   * More than that cannot be valued: advisory fault BILL_REPLY_LOST.
+   */
+  private settleFromStacker(count: number, why: string): void {
+    const expected = this.expectedStacker ?? count;
+    this.expectedStacker = count;
+    let extra = count - expected;
+    if (extra > 0 && this.escrowValue !== undefined) {
+      const value = this.escrowValue;
+      this.escrowValue = undefined;
+      this.escrowAction = undefined;
+      this.log.warn({ device: this.name, why, value }, 'bill in escrow found in the stacker: STACKED report was lost');
+      this.events.next({ type: 'stacked', value });
+      extra--;
+    }
+    if (extra > 0) this.emitAdvisory('BILL_REPLY_LOST', `${why}; ${extra} bill(s) reached the stacker with no report, value unknown`);
+    if (extra < 0) this.log.info({ device: this.name, count, expected }, 'stacker holds fewer bills than counted (emptied?)');
   }
 
   protected override afterPoll(_seq: number, statuses: readonly BillStatus[]): void {
@@ -161,6 +235,10 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
         case 'justReset':
           break;
         default: {
+          if (s.kind === 'invalidEscrowRequest' && this.clock.now() <= this.probeUntil) {
+            this.log.info({ device: this.name }, 'INVALID ESCROW after a repeated or blind ESCROW: nothing was in escrow');
+            break;
+          }
           const code = FAULT_CODES[s.kind];
           if (code) this.emitFault(code);
         }
@@ -198,6 +276,10 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     await this.applyAcceptance(true);
   }
 
+  protected override canReconcile(): boolean {
+    return this.setupInfo !== undefined;
+  }
+
   // ------------------------------------------------------------------ internals
 
   private onBill(action: BillAction, type: number): void {
@@ -215,7 +297,9 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       case 'stacked':
       case 'toRecycler':
         // Bills sent to a recycler are in the machine too: credit, like stacked.
+        if (action === 'stacked' && this.expectedStacker !== undefined) this.expectedStacker++;
         this.escrowValue = undefined;
+        this.escrowAction = undefined;
         this.events.next({ type: 'stacked', value });
         return;
       case 'returned':
@@ -225,6 +309,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
           return;
         }
         this.escrowValue = undefined;
+        this.escrowAction = undefined;
         this.events.next({ type: 'returned', value });
         return;
       case 'disabledRejected':
@@ -239,6 +324,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     const s = decodeStacker(data);
     if (!s.ok) throw this.error('PROTOCOL_ERROR', `STACKER: ${s.error.message}`, s.error);
     this.stackerInfo = s.value;
+    this.expectedStacker ??= s.value.count;
     return s.value;
   }
 

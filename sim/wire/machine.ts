@@ -637,7 +637,7 @@ export function createWireSimMachine(config: MachineConfig, clock: Clock, opts: 
     }, () => undefined);
   }
 
-  const mdbPairs: { sim: { readonly online: boolean } | undefined; emu: { readonly isMuted: boolean; readonly queuedMessages: number } | undefined; host: { readonly link: LinkState; readonly state: string } | undefined }[] = [];
+  const mdbPairs: { sim: { readonly online: boolean } | undefined; emu: { readonly isMuted: boolean; readonly queuedMessages: number } | undefined; host: { readonly link: LinkState; readonly state: string; readonly reconciling: boolean } | undefined }[] = [];
   if (world.mdb && host.mdb) {
     if (hardware.coin === 'mdb') mdbPairs.push({ sim: d.coin, emu: world.mdb.changer, host: host.mdb.coin });
     if (hardware.bill === 'mdb') mdbPairs.push({ sim: d.bill, emu: world.mdb.validator, host: host.mdb.bill });
@@ -661,9 +661,11 @@ export function createWireSimMachine(config: MachineConfig, clock: Clock, opts: 
 
   const quiet = (): boolean => {
     if (world.mdbLinesPending(STALE_MS) > 0) return false;
+    if (host.mdb?.board.settling) return false;
     for (const p of mdbPairs) {
       if (!p.emu || !p.host) continue;
       if (p.emu.queuedMessages > 0) return false;
+      if (p.host.reconciling && p.host.link.status === 'online') return false;
       const expected = !p.emu.isMuted && mdbPlugged();
       if (expected !== (p.host.link.status === 'online')) return false;
     }
