@@ -560,10 +560,20 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     }
     if (!after) return unverified;
     const paid: Record<number, number> = {};
+    const enabled = this.enabledSinceRead | this.enableMask;
     for (let t = 0; t < 16; t++) {
       const value = this.values[t] ?? 0;
-      const out = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0) - (after[t] ?? 0);
+      const known = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0);
+      const out = known - (after[t] ?? 0);
       if (value > 0 && out > 0) paid[value] = (paid[value] ?? 0) + out;
+      if (value > 0 && out < 0 && tracker.uncertain !== undefined && (enabled >> t) & 1) {
+        // More coins than before in a tube the payout did not take from, and a POLL answer was
+        // lost: coins whose deposit reports were lost. Their arrival is certain: credit them once.
+        const seen = this.reconciled.get(t) ?? new Set<number>();
+        for (let n = known + 1; n <= (after[t] ?? 0); n++) seen.add(n);
+        this.reconciled.set(t, seen);
+        for (let i = 0; i < -out; i++) this.events.next({ type: 'coin', value, routing: 'tube' });
+      }
     }
     // The tubes are the truth: a fault after the last coin still makes a complete payout.
     const short = Object.entries(plan).some(([k, n]) => (paid[Number(k)] ?? 0) < n);

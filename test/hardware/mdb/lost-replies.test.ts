@@ -175,3 +175,115 @@ describe('bills whose reports are damaged on the serial line', () => {
     await r.stop();
   });
 });
+
+describe('card exchanges whose answers are damaged on the serial line', () => {
+  const cardPoll = (first: string) => (cmd: string, reply: string): boolean => cmd === 'R,12' && reply.startsWith(`p,${first}`);
+  const cardFaults = (r: Rig) => r.cardEvents.filter((e) => e.type === 'fault');
+
+  async function cardSession(r: Rig): Promise<void> {
+    await r.boot();
+    await r.run(r.card.enable(true));
+    expect(r.fakeCard.tap()).toBe(true);
+    await r.until(() => r.cardEvents.some((e) => e.type === 'sessionBegin'));
+  }
+
+  it('VEND APPROVED lost: never taken as approved; the vend is cancelled, reported denied, nothing charged', async () => {
+    const r = mdbRig();
+    await cardSession(r);
+    r.emu.injectReplyFault({ when: cardPoll('05'), fault: { kind: 'noise', text: '~' } });
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendDenied'), 5000);
+    expect(r.cardEvents.some((e) => e.type === 'vendApproved')).toBe(false);
+    expect(r.emu.lines).toContain('R,13,01'); // VEND CANCEL
+    await r.clock.advance(2000);
+    expect(r.fakeCard.charged).toBe(0);
+    expect(r.card.sessionState).toBe('idle');
+    expect(cardFaults(r)).toEqual([]);
+    await r.run(r.card.endSession());
+    expect(r.emu.reader?.state).toBe('enabled');
+    await r.stop();
+  });
+
+  it('VEND REQUEST answer garbled: reported denied, cancelled on the reader, nothing charged', async () => {
+    const r = mdbRig();
+    await cardSession(r);
+    r.emu.injectReplyFault({ when: (cmd) => cmd.startsWith('R,13,00'), fault: { kind: 'strayBefore', line: 'p,ACK' } });
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendDenied'), 5000);
+    await r.clock.advance(2000);
+    expect(r.cardEvents.some((e) => e.type === 'vendApproved')).toBe(false);
+    expect(r.fakeCard.charged).toBe(0);
+    expect(cardFaults(r)).toEqual([]);
+    await r.stop();
+  });
+
+  it('VEND SUCCESS answer lost: sent again, charged exactly once, no out-of-sequence fault', async () => {
+    const r = mdbRig();
+    await cardSession(r);
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendApproved'));
+    r.emu.injectReplyFault({ when: (cmd) => cmd.startsWith('R,13,02'), fault: { kind: 'noise', text: '\u0000' } });
+    await r.run(r.card.vendSucceeded(5));
+    await r.clock.advance(1000);
+    expect(r.emu.lines.filter((l) => l.startsWith('R,13,02'))).toHaveLength(2);
+    expect(r.fakeCard.charged).toBe(150);
+    expect(cardFaults(r)).toEqual([]);
+    await r.run(r.card.endSession());
+    await r.stop();
+  });
+
+  it('BEGIN SESSION lost: the reader is not left in a session the machine does not know; the next tap works', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await r.run(r.card.enable(true));
+    r.emu.injectReplyFault({ when: cardPoll('03'), fault: { kind: 'lose' } });
+    expect(r.fakeCard.tap()).toBe(true);
+    await r.clock.advance(3000);
+    expect(r.cardEvents.some((e) => e.type === 'sessionBegin')).toBe(false);
+    expect(r.emu.reader?.state).toBe('enabled');
+    expect(r.fakeCard.session).toBe('none');
+    expect(r.fakeCard.tap()).toBe(true);
+    await r.until(() => r.cardEvents.some((e) => e.type === 'sessionBegin'));
+    expect(cardFaults(r)).toEqual([]);
+    await r.stop();
+  });
+});
+
+describe('payouts whose answers are damaged on the serial line', () => {
+  it('DISPENSE answer garbled: what really left the tubes is what is reported', async () => {
+    const r = await coinRig();
+    r.emu.injectReplyFault({ when: (cmd) => cmd.startsWith('R,0D'), fault: { kind: 'noise', text: '~' } });
+    const result = await r.run(r.coin.dispense({ 50: 2 }));
+    expect(r.fakeCoin.cup).toEqual([50, 50]);
+    expect(result.paid).toEqual({ 50: 2 });
+    expect(result.complete).toBe(true);
+    expect(r.emu.lines.filter((l) => l.startsWith('R,0D'))).toHaveLength(1); // never sent twice
+    await r.stop();
+  });
+
+  it('DISPENSE answer lost and the changer jams after one coin: one coin reported paid, the rest short', async () => {
+    const r = await coinRig();
+    r.fakeCoin.jamAfter = 1;
+    r.emu.injectReplyFault({ when: (cmd) => cmd.startsWith('R,0D'), fault: { kind: 'lose' } });
+    const result = await r.run(r.coin.dispense({ 50: 3 }));
+    expect(r.fakeCoin.cup).toEqual([50]);
+    expect(result.paid).toEqual({ 50: 1 });
+    expect(result.complete).toBe(false);
+    await r.stop();
+  });
+
+  it('a POLL answer lost during a payout while a coin is deposited: paid counted from the tubes, the doubt reported', async () => {
+    const r = await coinRig();
+    const p = r.run(r.coin.dispense({ 100: 3 }));
+    await r.until(() => r.emu.lines.some((l) => l.startsWith('R,0D')));
+    r.emu.injectReplyFault({ when: changerData, fault: { kind: 'noise', text: '~' }, times: 3 });
+    r.fakeCoin.insert(50);
+    const result = await p;
+    await r.clock.advance(2000);
+    expect(r.fakeCoin.cup).toEqual([100, 100, 100]);
+    expect(result.paid).toEqual({ 100: 3 });
+    // the 50c coin landed in its tube during the payout, its report lost: credited once after it
+    expect(coins(r.coinEvents)).toEqual([{ type: 'coin', value: 50, routing: 'tube' }]);
+    await r.stop();
+  });
+});
