@@ -170,7 +170,17 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
   async setAcceptance(values: readonly Minor[]): Promise<void> {
     this.wanted = [...values];
     if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready; acceptance is applied when it is');
+    const before = this.enableMask;
     await this.applyAcceptance(false);
+    if (before & ~this.enableMask && !this.payout) {
+      // Coin types just disabled: read the tubes now, so a later rise in them (a manual fill in
+      // service) is never mistaken for coins whose reports were lost while they were enabled.
+      try {
+        await this.readTubes(false);
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS after disabling coins failed');
+      }
+    }
   }
 
   async tubeLevels(): Promise<CoinCounts> {
@@ -253,8 +263,11 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
 
   protected readonly resetFault = 'CHANGER_RESET';
 
-  protected override onDeviceReset(): void {
+  protected override onDeviceReset(expected: boolean): void {
     this.payout?.abort('reset');
+    // A changer that reset by itself dropped the reports it had not sent yet: the TUBE STATUS of
+    // the setup that follows is diffed against what the driver expects (reconcileTubes).
+    if (!expected && this.tubesKnown) this.reconcileWanted = this.reconcileWanted ?? 'changer reset by itself';
   }
 
   protected override onLost(): void {

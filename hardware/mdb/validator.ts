@@ -63,6 +63,11 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private probeUntil = -Infinity;
   /** Reconciliation waits for a bill in motion until then. */
   private recheckAt = -Infinity;
+  /**
+   * Bills reconciliation credited from the STACKER count: their STACKED report may still come on a
+   * later POLL (it was queued, not lost) and must not credit them twice.
+   */
+  private reconciledStacked = 0;
 
   constructor(
     board: MdbBoard,
@@ -133,7 +138,13 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
 
   protected readonly resetFault = 'VALIDATOR_RESET';
 
-  protected override onDeviceReset(): void {
+  protected override onDeviceReset(expected: boolean): void {
+    if (!expected && this.expectedStacker !== undefined) {
+      // Reports not yet sent are gone: the STACKER reading of the setup that follows settles a
+      // bill in escrow (stacked or handed back) and finds bills stacked without a report.
+      this.reconcileWanted = this.reconcileWanted ?? 'validator reset by itself';
+      return;
+    }
     this.escrowLostToReset();
   }
 
@@ -194,6 +205,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       this.escrowValue = undefined;
       this.escrowAction = undefined;
       this.log.warn({ device: this.name, why, value }, 'bill in escrow found in the stacker: STACKED report was lost');
+      this.reconciledStacked++;
       this.events.next({ type: 'stacked', value });
       extra--;
     }
@@ -263,12 +275,20 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       // Those statuses are from before the reset that led here: a bill still in escrow went back.
       this.escrowLostToReset();
     }
+    const why = this.reconcileWanted;
+    this.reconcileWanted = undefined;
     try {
       const st = await this.raw(billCmd.stacker());
-      if (st.kind === 'data') this.takeStacker(st.data);
+      if (st.kind === 'data') {
+        const count = decodeStacker(st.data);
+        if (why !== undefined && count.ok) this.settleFromStacker(count.value.count, why);
+        this.takeStacker(st.data);
+      }
     } catch {
-      // informative only
+      if (why !== undefined) this.emitAdvisory('BILL_REPLY_LOST', `${why}; STACKER could not be read, bills stacked meanwhile are not known`);
     }
+    // After a reset the validator holds no bill in escrow (it hands it back, MDB 4.2 §6 RESET).
+    this.escrowLostToReset();
     await this.applyAcceptance(true);
   }
 
@@ -291,11 +311,19 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     }
     switch (action) {
       case 'escrow':
+        // A new bill: any report still owed for a reconciled one would have come before it.
+        this.reconciledStacked = 0;
         this.escrowValue = value;
         this.events.next({ type: 'escrow', value });
         return;
       case 'stacked':
       case 'toRecycler':
+        if (this.escrowValue === undefined && this.reconciledStacked > 0) {
+          // Already credited from the STACKER count: this is its report, late, not a new bill.
+          this.reconciledStacked--;
+          this.log.info({ device: this.name, value }, 'STACKED report for a bill already credited by reconciliation');
+          return;
+        }
         // Bills sent to a recycler are in the machine too: credit, like stacked.
         if (action === 'stacked' && this.expectedStacker !== undefined) this.expectedStacker++;
         this.escrowValue = undefined;

@@ -406,7 +406,9 @@ export function createWireWorld(config: MachineConfig, clock: Clock, opts: WireW
     ...(cctalkPath !== undefined ? { cctalkPath } : {}),
     ...(gpio ? { gpio } : {}),
     ...(keypadKeys ? { keypadKeys } : {}),
-    mdbLinesPending: (staleMs = 1_000) => counter?.pending(staleMs) ?? 0,
+    // The board emulator knows what it still owes (lost replies included); the line counter is the
+    // fallback for a board that does not say.
+    mdbLinesPending: (staleMs = 1_000) => mdb?.repliesPending ?? counter?.pending(staleMs) ?? 0,
     dispose() {
       for (const s of subs) s.unsubscribe();
       for (const f of detach) f();

@@ -93,6 +93,7 @@ export class MdbBoardEmulator implements WireEmulator {
   replyFaults: ReplyFaultHook | undefined;
   /** Reply faults applied so far, by kind. */
   readonly replyFaultCount: Record<string, number> = {};
+  private pending = 0;
 
   constructor(private readonly opts: MdbBoardEmulatorOptions) {
     this.path = opts.path ?? '/dev/ttyACM-mdb';
@@ -113,6 +114,11 @@ export class MdbBoardEmulator implements WireEmulator {
 
   get attached(): boolean {
     return this.send !== undefined;
+  }
+
+  /** Lines received and not yet answered (or dropped), plus reply lines scheduled for later. */
+  get repliesPending(): number {
+    return this.pending;
   }
 
   // ------------------------------------------------------------------ faults
@@ -165,10 +171,16 @@ export class MdbBoardEmulator implements WireEmulator {
       const keep = this.opts.keepLines ?? 10_000;
       if (this.lines.length > keep) this.lines.splice(0, this.lines.length - keep);
       const gen = this.generation;
+      this.pending++;
       // One command at a time, in order, like the real board's serial command loop.
-      this.chain = this.chain.then(() => this.process(line, gen)).catch((e: unknown) => {
-        this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'MDB board emulator failed on a line');
-      });
+      this.chain = this.chain
+        .then(() => this.process(line, gen))
+        .catch((e: unknown) => {
+          this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'MDB board emulator failed on a line');
+        })
+        .finally(() => {
+          this.pending--;
+        });
     }
   }
 
@@ -190,7 +202,9 @@ export class MdbBoardEmulator implements WireEmulator {
     }
     this.replyFaultCount[fault.kind] = (this.replyFaultCount[fault.kind] ?? 0) + 1;
     const later = (ms: number, text: string): void => {
+      this.pending++;
       this.opts.clock.setTimeout(() => {
+        this.pending--;
         if (gen === this.generation) this.write(text);
       }, ms);
     };
