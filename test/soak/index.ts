@@ -38,13 +38,22 @@ const portSeeds = arg('port-seeds', 3);
 const entry = new URL('./worker.ts', import.meta.url).href;
 const boot = new URL('../bench/worker-boot.mjs', import.meta.url);
 
-const jobs: SoakJob[] = [];
-for (let first = 0, k = 0; first < sessions; first += chunk, k++) jobs.push({ entry, kind: 'wire', seed: seed * 100_003 + k, sessions: Math.min(chunk, sessions - first), first });
+const wireJobs: SoakJob[] = [];
+for (let first = 0, k = 0; first < sessions; first += chunk, k++) wireJobs.push({ entry, kind: 'wire', seed: seed * 100_003 + k, sessions: Math.min(chunk, sessions - first), first });
 // The suite's seed first, then others; each port job is a slice of runs so the workers share them.
 const PORT_SEEDS = [20261126, 7, 1337, 42, 99, 2024, 31337];
 const portSlice = 1000;
+const portJobs: SoakJob[] = [];
 for (let s = 0; s < portSeeds; s++)
-  for (let done = 0; done < portRuns; done += portSlice) jobs.push({ entry, kind: 'port', seed: (PORT_SEEDS[s] ?? s + 1) + done, runs: Math.min(portSlice, portRuns - done) });
+  for (let done = 0; done < portRuns; done += portSlice) portJobs.push({ entry, kind: 'port', seed: (PORT_SEEDS[s] ?? s + 1) + done, runs: Math.min(portSlice, portRuns - done) });
+// Interleaved, so both kinds make progress from the start of a long soak.
+const jobs: SoakJob[] = [];
+for (let i = 0; i < Math.max(wireJobs.length, portJobs.length); i++) {
+  const w = wireJobs[i];
+  const p = portJobs[i];
+  if (p) jobs.push(p);
+  if (w) jobs.push(w);
+}
 
 const t0 = performance.now();
 const results: SoakJobResult[] = [];
