@@ -162,6 +162,12 @@ export interface MdbBoardOptions {
   readonly initRetryMs?: number;
   /** A reply is taken after this long with no second line (default 3 ms; the board answers once). */
   readonly confirmMs?: number;
+  /**
+   * A line sooner than this after the command was written cannot be its answer: the MDB exchange
+   * alone (command, CHK and the peripheral's ACK at 9600 baud, 11 bits a byte) takes > 3 ms.
+   * Default 2 ms.
+   */
+  readonly minReplyMs?: number;
   /** Line silence that ends a garbled exchange and must precede the next command after an anomaly (default 20 ms). */
   readonly settleMs?: number;
   /** A stray line this soon after an exchange ended makes that exchange suspect (default: the timeout). */
@@ -198,6 +204,7 @@ interface Exchange {
   readonly redact: boolean;
   /** The exchange that ended before this one was written (suspect too if this one goes wrong). */
   readonly prev: Ended | undefined;
+  readonly sentAt: number;
   state: 'waiting' | 'held' | 'garbled';
   held: BoardLine | undefined;
   why: string;
@@ -352,7 +359,7 @@ export class MdbBoard {
     const wait = this.quietUntil - this.opts.clock.now();
     if (wait > 0) await sleep(this.opts.clock, wait);
     this.stats.exchanges++;
-    this.ex = { ...o, seq: ++this.seq, prev: this.last, state: 'waiting', held: undefined, why: '', timer: undefined };
+    this.ex = { ...o, seq: ++this.seq, prev: this.last, sentAt: this.opts.clock.now(), state: 'waiting', held: undefined, why: '', timer: undefined };
     this.trace('tx', line, o.label);
     await this.opts.link.write(line + (this.opts.lineEnding ?? '\n'));
   }
@@ -446,6 +453,11 @@ export class MdbBoard {
       this.log.debug({ bus: this.bus, line: raw, reason: parsed.reason }, 'garbled reply');
       this.garble(ex, `garbled reply (${parsed.reason})`);
       this.trace('rx', raw, undefined, `garbage: ${parsed.reason}; ${ex.label} outcome unknown`);
+      return;
+    }
+    if (this.opts.clock.now() - ex.sentAt < (this.opts.minReplyMs ?? 2)) {
+      this.garble(ex, 'a line sooner than the MDB exchange can take');
+      this.trace('rx', raw, undefined, `too early to be the answer to ${ex.label}; outcome unknown`);
       return;
     }
     if (parsed.kind !== ex.interpretAs) {

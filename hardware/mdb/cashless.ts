@@ -283,6 +283,9 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
   }
 
   protected override onDeviceReset(): void {
+    // An approved vend the reset cut short: VEND SUCCESS can no longer reach the reader, so a
+    // product delivered now is not charged. Say so (the audit and the operator must know).
+    if (this.session === 'vendApproved') this.emitAdvisory('CARD_REPLY_LOST', 'the reader reset during an approved vend: the sale may not be charged');
     this.failRefund(this.error('CARD_ERROR', 'reader reset during refund'));
     // A reset reader has no session any more: say so, so nothing waits for it.
     this.closeSession();

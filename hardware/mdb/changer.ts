@@ -136,6 +136,12 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
   private enableMask = 0;
   private enabledSinceRead = 0;
   /**
+   * Every coin type was off (service, out of service) and the tubes have not been read since coins
+   * went on again: a manual fill may have happened, so a rise in the tubes cannot be told from lost
+   * coins (never credited; advisory instead).
+   */
+  private disabledSinceRead = false;
+  /**
    * Tube counts at which reconciliation credited a coin, per coin type: the deposit report for such
    * a coin may still come on a later POLL (it was queued, not lost) and must not credit it twice.
    */
@@ -170,17 +176,7 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
   async setAcceptance(values: readonly Minor[]): Promise<void> {
     this.wanted = [...values];
     if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready; acceptance is applied when it is');
-    const before = this.enableMask;
     await this.applyAcceptance(false);
-    if (before & ~this.enableMask && !this.payout) {
-      // Coin types just disabled: read the tubes now, so a later rise in them (a manual fill in
-      // service) is never mistaken for coins whose reports were lost while they were enabled.
-      try {
-        await this.readTubes(false);
-      } catch (e) {
-        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS after disabling coins failed');
-      }
-    }
   }
 
   async tubeLevels(): Promise<CoinCounts> {
@@ -437,17 +433,15 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
    * (outside a payout), so no read can absorb a coin whose report was lost.
    */
   private async readTubes(raw: boolean): Promise<number[]> {
+    const t = await this.tubeStatus(raw);
+    // Decided on the answer, not before the question: a POLL ahead of this read in the queue may
+    // have ended with its outcome unknown meanwhile.
     const why = this.reconcileWanted;
     if (why !== undefined && this.payout === undefined && this.tubesKnown) {
       this.reconcileWanted = undefined;
-      try {
-        return await this.reconcileTubes(raw, why);
-      } catch (e) {
-        this.reconcileWanted = why;
-        throw e;
-      }
+      return this.settleTubes(t, why);
     }
-    return this.adoptTubes(await this.tubeStatus(raw));
+    return this.adoptTubes(t);
   }
 
   /**
@@ -462,18 +456,25 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
    * a manual fill, taken as it is.
    */
   private async reconcileTubes(raw: boolean, why: string): Promise<number[]> {
-    const t = await this.tubeStatus(raw);
+    return this.settleTubes(await this.tubeStatus(raw), why);
+  }
+
+  private settleTubes(t: TubeStatus, why: string): number[] {
     const expected = [...this.tubeCounts];
     const routing = this.setupInfo?.routing ?? 0;
     const enabled = this.enabledSinceRead | this.enableMask;
     const credited: Record<number, number> = {};
     const missing: Record<number, number> = {};
+    const unsure: Record<number, number> = {};
+    const fillPossible = this.disabledSinceRead;
     for (let type = 0; type < 16; type++) {
       const value = this.values[type] ?? 0;
       if (value <= 0 || !((routing >> type) & 1)) continue;
       const have = t.counts[type] ?? 0;
       const want = expected[type] ?? 0;
-      if (have > want && (enabled >> type) & 1) {
+      if (have > want && (enabled >> type) & 1 && fillPossible) {
+        unsure[value] = (unsure[value] ?? 0) + (have - want);
+      } else if (have > want && (enabled >> type) & 1) {
         const seen = this.reconciled.get(type) ?? new Set<number>();
         for (let n = want + 1; n <= have; n++) seen.add(n);
         this.reconciled.set(type, seen);
@@ -488,9 +489,10 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     const parts: string[] = [];
     if (Object.keys(credited).length > 0) parts.push(`credited from TUBE STATUS ${JSON.stringify(credited)}`);
     if (Object.keys(missing).length > 0) parts.push(`tubes hold fewer coins than expected ${JSON.stringify(missing)}`);
+    if (Object.keys(unsure).length > 0) parts.push(`tubes hold more coins than expected ${JSON.stringify(unsure)}, not credited: coin types were disabled meanwhile (a manual fill is possible)`);
     if (cashboxPossible) parts.push('a coin routed to the cash box would not be seen');
     this.log.warn({ device: this.name, why, credited, missing, cashboxPossible }, 'changer reconciled from TUBE STATUS');
-    if (Object.keys(missing).length > 0 || cashboxPossible) this.emitAdvisory('COIN_REPLY_LOST', `${why}; ${parts.join('; ')}`);
+    if (Object.keys(missing).length > 0 || Object.keys(unsure).length > 0 || cashboxPossible) this.emitAdvisory('COIN_REPLY_LOST', `${why}; ${parts.join('; ')}`);
     return [...t.counts];
   }
 
@@ -524,11 +526,34 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     if (unknown.length > 0) this.log.warn({ device: this.name, values: unknown }, 'changer has no coin type for these values');
     // Manual dispense stays enabled for every known coin (service fills and empties tubes by hand).
     const c = changerCmd.coinType(enable, known);
+    if (!c.ok) throw this.error('PROTOCOL_ERROR', c.error.message);
+    const wasOff = this.enableMask === 0;
+    let readBeforeOn = false;
+    if (wasOff && enable !== 0 && this.disabledSinceRead && this.tubesKnown && !this.payout) {
+      // Coins were off (service, out of service): tubes may have been filled by hand. Read them
+      // before coins go on again, so a fill is taken as a fill and never as lost coins.
+      try {
+        await this.readTubes(raw);
+        readBeforeOn = true;
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS before enabling coins failed');
+      }
+    }
+    if (enable === 0 && !wasOff) this.disabledSinceRead = true;
     this.enableMask = enable;
     this.enabledSinceRead |= enable;
-    if (!c.ok) throw this.error('PROTOCOL_ERROR', c.error.message);
-    if (raw) await this.raw(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
-    else await this.command(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    const policy = { retries: 1, retryOn: ['nak', 'timeout'] } as const;
+    if (raw) await this.raw(c.value, { policy });
+    else await this.command(c.value, { policy });
+    if (readBeforeOn) this.disabledSinceRead = false;
+    if (enable === 0 && !wasOff && !raw && !this.payout) {
+      // Coins just went off: settle the tubes now, before any fill (lost coins are still creditable).
+      try {
+        await this.readTubes(raw);
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS after disabling coins failed');
+      }
+    }
   }
 
   /** Plan → DISPENSE steps, spreading a value over its coin types by what their tubes hold. */
@@ -579,7 +604,7 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
       const known = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0);
       const out = known - (after[t] ?? 0);
       if (value > 0 && out > 0) paid[value] = (paid[value] ?? 0) + out;
-      if (value > 0 && out < 0 && tracker.uncertain !== undefined && (enabled >> t) & 1) {
+      if (value > 0 && out < 0 && tracker.uncertain !== undefined && (enabled >> t) & 1 && !this.disabledSinceRead) {
         // More coins than before in a tube the payout did not take from, and a POLL answer was
         // lost: coins whose deposit reports were lost. Their arrival is certain: credit them once.
         const seen = this.reconciled.get(t) ?? new Set<number>();

@@ -210,7 +210,9 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       extra--;
     }
     if (extra > 0) this.emitAdvisory('BILL_REPLY_LOST', `${why}; ${extra} bill(s) reached the stacker with no report, value unknown`);
-    if (extra < 0) this.log.info({ device: this.name, count, expected }, 'stacker holds fewer bills than counted (emptied?)');
+    // Fewer than reported: a report taken for a bill that never came (a stray line in place of a
+    // lost answer), or a stacker emptied without the count being reset. Either way, say so.
+    if (extra < 0) this.emitAdvisory('BILL_REPLY_LOST', `${why}; the stacker holds ${-extra} bill(s) fewer than reported stacked`);
   }
 
   protected override afterPoll(_seq: number, statuses: readonly BillStatus[]): void {

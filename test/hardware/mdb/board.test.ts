@@ -7,7 +7,7 @@ import { LineSplitter, MdbBoard, commandLine, parseBoardLine } from '../../../ha
 import type { MdbBoardOptions, MdbReply, SuspectExchange } from '../../../hardware/mdb/board.ts';
 import { POLL_POLICY as POLL } from '../../../hardware/mdb/device.ts';
 import { isUnknownOutcome } from '../../../hardware/serial/queue.ts';
-import { cashlessCmd, changerCmd } from '../../../hardware/mdb/codec.ts';
+import { billCmd, cashlessCmd, changerCmd } from '../../../hardware/mdb/codec.ts';
 import { isDeviceError } from '../../../src/ports/index.ts';
 import { RecordingEmulator } from '../serial/helpers.ts';
 
@@ -82,12 +82,14 @@ async function scripted(opts: Partial<MdbBoardOptions> = {}) {
   binding.register(peer);
   const link = new SerialLink({ target: { path: peer.path }, clock, binding, backoff: { initialMs: 100 } });
   const tracer = new FrameTracer();
-  const board = new MdbBoard({ link, clock, tracer, ...opts });
+  // The hand-scripted peer answers at once; the early-line rule has its own test.
+  const board = new MdbBoard({ link, clock, tracer, minReplyMs: 0, ...opts });
   board.start();
   await link.open();
   await clock.advance(0);
   // master mode handshake
   expect(peer.text()).toBe('M,1\n');
+  await clock.advance(2); // as long as a board takes at least
   peer.say('m,ACK\n');
   await clock.advance(CONFIRM);
   expect(board.online).toBe(true);
@@ -229,6 +231,22 @@ describe('MdbBoard', () => {
     await t.clock.advance(0);
     expect(suspects).toHaveLength(1);
     expect(t.tracer.recent().at(-1)).toMatchObject({ raw: 'p,5301', error: 'unsolicited line' });
+  });
+
+  it('a line sooner than an MDB exchange can take is not its answer (a stray while the real one is lost)', async () => {
+    const t = await scripted({ minReplyMs: 2 });
+    const a = t.send(t.board.send(billCmd.poll(), { policy: POLL }));
+    await t.clock.advance(0);
+    t.peer.say('p,80\n'); // "bill type 0 stacked", 0 ms after the command: cannot be the answer
+    await t.clock.advance(CONFIRM + 20);
+    expect(a.value).toBeUndefined();
+    expect(isUnknownOutcome(a.error)).toBe(true);
+    const b = t.send(t.board.send(billCmd.poll(), { policy: POLL }));
+    await t.clock.advance(20);
+    await t.clock.advance(2);
+    t.peer.say('p,ACK\n');
+    await t.clock.advance(CONFIRM);
+    expect(b.value).toEqual({ kind: 'ack' });
   });
 
   it('cashless replies are redacted in the trace: response code and length kept, funds and amounts masked', async () => {

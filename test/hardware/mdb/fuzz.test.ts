@@ -270,7 +270,7 @@ describe('board line fuzz', () => {
         const peer = new RecordingEmulator('/dev/fuzz');
         binding.register(peer);
         const link = new SerialLink({ target: { path: peer.path }, clock, binding });
-        const board = new MdbBoard({ link, clock });
+        const board = new MdbBoard({ link, clock, minReplyMs: 0 });
         board.start();
         await link.open();
         await clock.advance(0);
