@@ -181,6 +181,8 @@ export interface SendOptions {
   readonly policy?: RetryPolicy;
   /** Meaning of the reply for the trace. */
   readonly describe?: (reply: MdbReply) => string;
+  /** Called when each attempt ends (e.g. to expect the answer to a repeat). */
+  readonly onAttemptEnd?: (reason: RetryReason | 'ok' | 'fatal') => void;
 }
 
 /** An exchange that ended but may have been misread: a stray or late line came right after it. */
@@ -321,7 +323,10 @@ export class MdbBoard {
       policy: options.policy,
       send: () => this.writeLine(line, { label: cmd.name, address, describe: options.describe, interpretAs: 'p', redact }),
       interpret: (l) => this.interpretP(l),
-      onAttemptEnd: (reason) => this.attemptEnded(reason),
+      onAttemptEnd: (reason) => {
+        this.attemptEnded(reason);
+        options.onAttemptEnd?.(reason);
+      },
     });
   }
 

@@ -18,7 +18,6 @@ import type { CashlessEvent, CashlessPort, Minor } from '../../src/ports/index.t
 import { isDeviceError } from '../../src/ports/index.ts';
 import type { DeviceError } from '../../src/ports/index.ts';
 import { isUnknownOutcome } from '../serial/queue.ts';
-import type { RetryPolicy } from '../serial/queue.ts';
 import type { MdbBoard, MdbReply } from './board.ts';
 import { ADDR, cashlessCommands, decodeCashlessPoll, describeStatus, minorToUnits, unitsToMinor } from './codec.ts';
 import type { CashlessStatus, MdbCommand, PollDecode, ReaderConfig, VmcIdentity } from './codec.ts';
@@ -63,6 +62,8 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
   private ended: (() => void) | undefined;
   /** A command was repeated or sent blind: CMD OUT OF SEQUENCE until then is expected, not a fault. */
   private probeUntil = -Infinity;
+  /** VEND SUCCESS is on its way: the vend happened, so no VEND FAILURE may follow it. */
+  private successSent = false;
 
   constructor(
     board: MdbBoard,
@@ -127,17 +128,26 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     if (this.session !== 'vendApproved') throw this.error('DEVICE_REJECTED', `vend success without an approved vend (${this.session})`);
     const c = this.cmd.vendSuccess(item);
     if (!c.ok) throw this.error('DEVICE_REJECTED', c.error.message);
+    this.successSent = true;
     try {
       await this.repeatOnLoss(c.value);
     } catch (e) {
       if (isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT'))
         this.emitAdvisory('CARD_REPLY_LOST', `VEND SUCCESS item ${item}: no trustworthy answer; the reader may not charge this sale`);
       throw e;
+    } finally {
+      this.successSent = false;
     }
     this.session = 'idle';
   }
 
   async vendFailed(): Promise<void> {
+    if (this.successSent) {
+      // Commands of one vend run in order: after VEND SUCCESS, a VEND FAILURE would refund a
+      // delivered product (MDB 4.2 §7.4). Refused here whatever the caller's timing.
+      this.log.warn({ device: this.name }, 'VEND FAILURE after VEND SUCCESS refused');
+      return;
+    }
     if (this.session === 'vendPending') {
       // Before the answer: VEND CANCEL; the reader answers VEND DENIED, which is ours, not news.
       this.cancelSent = true;
@@ -271,16 +281,17 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
    * first one (the repeat is then OUT OF SEQUENCE, expected for a while) or never saw it.
    */
   private async repeatOnLoss(cmd: MdbCommand): Promise<MdbReply> {
-    const policy: RetryPolicy = { retries: 1, retryOn: ['nak'] };
-    try {
-      return await this.command(cmd, { policy });
-    } catch (e) {
-      if (!(isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT'))) throw e;
-      this.log.warn({ device: this.name, cmd: cmd.name, err: e instanceof Error ? e.message : String(e) }, 'answer lost: repeating the command');
-      this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
-      return await this.command(cmd, { policy });
-    }
+    // Repeated inside the same queue job, so nothing else (SESSION COMPLETE...) can slip in between.
+    return this.command(cmd, {
+      policy: { retries: 1, retryOn: ['nak', 'unknown', 'timeout'] },
+      onAttemptEnd: (reason) => {
+        if (reason !== 'unknown' && reason !== 'timeout') return;
+        this.log.warn({ device: this.name, cmd: cmd.name, reason }, 'answer lost: repeating the command');
+        this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      },
+    });
   }
+
 
   protected override onDeviceReset(): void {
     // An approved vend the reset cut short: VEND SUCCESS can no longer reach the reader, so a

@@ -34,6 +34,7 @@ import { createRandom, type Random } from '../../sim/random.ts';
 import { WireFaults, type WireFaultEvent } from '../../sim/wire/faults.ts';
 import { bootWireMachine, createWireSimMachine, whileRunning } from '../../sim/wire/machine.ts';
 import { restock } from '../bench/soak.ts';
+import { formatTrace } from '../../hardware/serial/trace.ts';
 
 const DEMO = fileURLToPath(new URL('../../sim/machines/demo.yaml', import.meta.url));
 
@@ -201,8 +202,10 @@ export async function createWireConservationRig(o: WireRigOptions): Promise<Wire
     const delivered = w.bin.length + w.falling.length + taken;
     const vendInFlight = ctx.vend !== null && delivered === vends + 1;
     if (atRest && delivered !== vends && !vendInFlight) problems.push(`products delivered ${delivered} ≠ successful vends ${vends}`);
-    if (problems.length > 0)
+    if (problems.length > 0) {
       violation = `seed ${o.seed}, ${where}:\n  ${problems.join('\n  ')}\n  wire faults ${JSON.stringify(faults.injected)}\n  last events: ${JSON.stringify(events.slice(-6))}`;
+      if (process.env.WIRE_TRACE) violation += `\n${m.tracer.recent(Number(process.env.WIRE_TRACE)).filter((t) => t.bus === 'mdb').map((t) => formatTrace(t)).join('\n')}`;
+    }
   };
 
   let taken = 0;

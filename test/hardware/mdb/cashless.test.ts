@@ -202,4 +202,21 @@ describe('MdbCashless over the emulated board', () => {
     expect(rx.some((t) => /^p,[0-9A-F]{4,}$/.test(t.raw) && t.meaning?.startsWith('changer'))).toBe(true);
     await r.stop();
   });
+
+  it('a VEND FAILURE asked while VEND SUCCESS is on its way is refused: the delivered product stays charged', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await session(r);
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendApproved'));
+    const success = r.card.vendSucceeded(5);
+    const failure = r.card.vendFailed();
+    await r.run(Promise.all([success, failure]));
+    await r.clock.advance(1000);
+    expect(r.emu.lines.filter((l) => l.startsWith('R,13,0'))).toEqual(['R,13,0000960005', 'R,13,020005']);
+    expect(r.fakeCard.charged).toBe(150);
+    expect(r.fakeCard.reverted).toBe(0);
+    expect(r.cardEvents.filter((e) => e.type === 'fault')).toEqual([]);
+    await r.stop();
+  });
 });
