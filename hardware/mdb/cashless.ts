@@ -64,6 +64,8 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
   private probeUntil = -Infinity;
   /** VEND SUCCESS is on its way: the vend happened, so no VEND FAILURE may follow it. */
   private successSent = false;
+  /** When VEND SUCCESS was last sent: an OUT OF SEQUENCE soon after may mean the sale is not charged. */
+  private successAt = -Infinity;
 
   constructor(
     board: MdbBoard,
@@ -129,6 +131,7 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     const c = this.cmd.vendSuccess(item);
     if (!c.ok) throw this.error('DEVICE_REJECTED', c.error.message);
     this.successSent = true;
+    this.successAt = this.clock.now();
     try {
       await this.repeatOnLoss(c.value);
     } catch (e) {
@@ -360,6 +363,12 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
           this.emitFault(`CARD_MALFUNCTION_${s.code.toString(16).toUpperCase().padStart(2, '0')}`);
           break;
         case 'outOfSequence':
+          if (this.clock.now() - this.successAt <= PROBE_WINDOW_MS && this.clock.now() > this.probeUntil) {
+            // VEND SUCCESS (not a repeat of it) found the reader out of a vend: the approval the
+            // vend went on was not the reader's (a stray line in place of a lost answer). Not charged.
+            this.successAt = -Infinity;
+            this.emitAdvisory('CARD_REPLY_LOST', 'VEND SUCCESS answered CMD OUT OF SEQUENCE: the sale may not be charged');
+          }
           if (this.clock.now() <= this.probeUntil) {
             this.log.info({ device: this.name, session: this.session }, 'CMD OUT OF SEQUENCE after a repeated or blind command: expected');
             if (this.session === 'vendPending' && !this.cancelSent) {
