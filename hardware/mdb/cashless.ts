@@ -135,8 +135,8 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     try {
       await this.repeatOnLoss(c.value);
     } catch (e) {
-      if (isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT'))
-        this.emitAdvisory('CARD_REPLY_LOST', `VEND SUCCESS item ${item}: no trustworthy answer; the reader may not charge this sale`);
+      // The product is out; whether the reader charged it is not known (no answer, link lost, ...).
+      this.emitAdvisory('CARD_REPLY_LOST', `VEND SUCCESS item ${item} not confirmed (${e instanceof Error ? e.message : String(e)}): the reader may not charge this sale`);
       throw e;
     } finally {
       this.successSent = false;

@@ -68,6 +68,8 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
    * later POLL (it was queued, not lost) and must not credit them twice.
    */
   private reconciledStacked = 0;
+  /** The pending reconciliation only checks STACKER (no blind ESCROW return: nothing was lost). */
+  private verifyOnly = false;
 
   constructor(
     board: MdbBoard,
@@ -164,9 +166,12 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       this.reconcileWanted = this.reconcileWanted ?? why;
       return;
     }
+    const verifyOnly = this.verifyOnly;
+    this.verifyOnly = false;
     const r = await this.command(billCmd.stacker());
     const count = this.takeStacker(r.kind === 'data' ? r.data : new Uint8Array(0)).count;
     this.settleFromStacker(count, why);
+    if (verifyOnly) return;
     if (this.escrowValue === undefined) {
       // The lost report may have been ESCROW: a bill we do not know of would wait in limbo. Hand it
       // back; with nothing in escrow the validator answers INVALID ESCROW, which is expected here.
@@ -302,6 +307,11 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     return this.setupInfo !== undefined;
   }
 
+  protected override onUnknownExchange(label: string, why: string): void {
+    this.verifyOnly = false;
+    super.onUnknownExchange(label, why);
+  }
+
   // ------------------------------------------------------------------ internals
 
   private onBill(action: BillAction, type: number): void {
@@ -331,6 +341,12 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
         this.escrowValue = undefined;
         this.escrowAction = undefined;
         this.events.next({ type: 'stacked', value });
+        // Check the report against the stacker's own count (a stray line in place of a lost answer
+        // would be a bill that is not there): a shortfall is reported as BILL_REPLY_LOST.
+        if (action === 'stacked') {
+          if (this.reconcileWanted === undefined) this.verifyOnly = true;
+          this.requestReconcile('STACKED report checked against STACKER');
+        }
         return;
       case 'returned':
         if (this.escrowValue === undefined) {
