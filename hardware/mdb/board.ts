@@ -7,21 +7,34 @@
  * - whether `p,<hex>` carries the CHK: `replyChecksum` ('stripped' by default, as the client code in
  *   §2.1 suggests 46 hex chars = 23 bytes for a changer SETUP; 'included' verifies and strips it);
  * - whether the board ACKs peripheral data by itself: assumed yes (the host cannot meet 5 ms over USB),
- *   so a reply lost on the serial line cannot be re-requested with RET; hence retries only for
- *   timeouts/garbled replies, and drivers treat POLL results idempotently;
+ *   so a reply lost on the serial line cannot be re-requested with RET: the data is gone from the
+ *   peripheral. A POLL whose reply is lost, garbled or doubled is never simply re-sent as if nothing
+ *   happened; its outcome is reported as UNKNOWN and the driver reconciles from the device's state;
  * - `\n` vs `\r\n`: `lineEnding` ('\n' by default, as in the Qibixx docs); both are accepted on input.
  *
- * Lines that are not well-formed replies are traced as garbage and skipped: the splitter resyncs on
- * the next line end, and the request in flight keeps waiting for its real answer (or times out).
+ * Exchange discipline (the board answers every command with exactly one line, and never speaks
+ * unasked): a reply is matched only to the request in flight, and is taken only after `confirmMs`
+ * of silence, so a duplicated or stray line next to it is seen. Then:
+ * - one well-formed reply of the expected kind → the answer;
+ * - a garbled line, a line of the wrong kind, or a second line for one command → outcome unknown
+ *   (`isUnknownOutcome`), decided once the line has been quiet for `settleMs`;
+ * - a line with no request in flight is never an answer; it is traced as unsolicited (or late) and
+ *   the exchange that ended just before it is reported on `suspect$`, since the line count shows
+ *   one of its lines may have been taken for the other;
+ * - after any of these, nothing is sent until the line has been quiet for `settleMs` (resync).
+ *
+ * Cashless traffic (address 0x10 / 0x60) is redacted in traces and logs by default: the reply's
+ * first byte (the response code) and its length stay, the rest (funds, amounts, card ids) is masked.
  */
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, Subject } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
-import type { Clock } from '../../src/clock.ts';
+import type { Clock, TimerHandle } from '../../src/clock.ts';
+import { sleep } from '../../src/clock.ts';
 import { DeviceError } from '../../src/ports/index.ts';
 import type { LinkState } from '../../src/ports/index.ts';
 import type { ByteLink } from '../serial/types.ts';
 import { RequestQueue } from '../serial/queue.ts';
-import type { AttemptOutcome, RetryPolicy } from '../serial/queue.ts';
+import type { AttemptOutcome, RetryPolicy, RetryReason } from '../serial/queue.ts';
 import type { FrameTracer } from '../serial/trace.ts';
 import { silentLogger } from '../serial/log.ts';
 import type { Logger } from '../serial/log.ts';
@@ -138,12 +151,29 @@ export interface MdbBoardOptions {
   readonly lineEnding?: '\n' | '\r\n';
   /** Per-attempt answer timeout (default 250 ms: MDB's 5 ms plus USB and board latency, with margin). */
   readonly timeoutMs?: number;
-  /** Default retry policy (default: 1 retry on timeout or garbled CHK). NACK is not retried by default. */
+  /**
+   * Default retry policy (default: 1 retry on timeout, garbled CHK or unknown outcome: right for
+   * reads and settings). NACK is not retried by default. Commands that move money set their own.
+   */
   readonly policy?: RetryPolicy;
   /** Longest line accepted before it is dropped as garbage (default 256). */
   readonly maxLineLength?: number;
   /** Retry period for `M,1` (master mode on) while the board does not confirm it (default 1000 ms). */
   readonly initRetryMs?: number;
+  /** A reply is taken after this long with no second line (default 3 ms; the board answers once). */
+  readonly confirmMs?: number;
+  /**
+   * A line sooner than this after the command was written cannot be its answer: the MDB exchange
+   * alone (command, CHK and the peripheral's ACK at 9600 baud, 11 bits a byte) takes > 3 ms.
+   * Default 2 ms.
+   */
+  readonly minReplyMs?: number;
+  /** Line silence that ends a garbled exchange and must precede the next command after an anomaly (default 20 ms). */
+  readonly settleMs?: number;
+  /** A stray line this soon after an exchange ended makes that exchange suspect (default: the timeout). */
+  readonly suspectWindowMs?: number;
+  /** Mask cashless replies in traces and logs (default true). */
+  readonly redactCashless?: boolean;
 }
 
 export interface SendOptions {
@@ -151,35 +181,97 @@ export interface SendOptions {
   readonly policy?: RetryPolicy;
   /** Meaning of the reply for the trace. */
   readonly describe?: (reply: MdbReply) => string;
+  /** Called when each attempt ends (e.g. to expect the answer to a repeat). */
+  readonly onAttemptEnd?: (reason: RetryReason | 'ok' | 'fatal') => void;
 }
 
-type Inflight = { readonly label: string; readonly describe?: (reply: MdbReply) => string; readonly interpretAs: 'p' | 'm' };
+/** An exchange that ended but may have been misread: a stray or late line came right after it. */
+export interface SuspectExchange {
+  readonly seq: number;
+  /** The MDB address byte the command went to (undefined for board commands). */
+  readonly address: number | undefined;
+  readonly label: string;
+  readonly why: string;
+}
 
-export const DEFAULT_BOARD_POLICY: RetryPolicy = { retries: 1, retryOn: ['timeout', 'checksum'] };
+/** What the board hands the queue: a line, or its verdict that the answer cannot be known. */
+type BoardVerdict = BoardLine | { readonly kind: 'unknown'; readonly why: string };
+
+interface Exchange {
+  readonly seq: number;
+  readonly label: string;
+  readonly address: number | undefined;
+  readonly describe?: (reply: MdbReply) => string;
+  readonly interpretAs: 'p' | 'm';
+  readonly redact: boolean;
+  /** The exchange that ended before this one was written (suspect too if this one goes wrong). */
+  readonly prev: Ended | undefined;
+  readonly sentAt: number;
+  state: 'waiting' | 'held' | 'garbled';
+  held: BoardLine | undefined;
+  why: string;
+  timer: TimerHandle | undefined;
+}
+
+interface Ended {
+  readonly seq: number;
+  readonly label: string;
+  readonly address: number | undefined;
+  readonly redact: boolean;
+  readonly at: number;
+  readonly how: string;
+}
+
+export const DEFAULT_BOARD_POLICY: RetryPolicy = { retries: 1, retryOn: ['timeout', 'checksum', 'unknown'] };
+
+const CASHLESS_BASES = new Set([0x10, 0x60]);
+
+/** Cashless replies keep their response code and length; the rest (funds, amounts, ids) is masked. */
+export function redactReplyText(text: string): string {
+  const m = /^p,([0-9A-Fa-f]{2})([0-9A-Fa-f]*)$/.exec(text);
+  if (m) return `p,${m[1] ?? ''}${'*'.repeat((m[2] ?? '').length)}`;
+  if (text === 'p,ACK' || text === 'p,NACK') return text;
+  return text.replace(/[0-9A-Fa-f]/g, '*');
+}
 
 export class MdbBoard {
   readonly bus: string;
-  private readonly queue: RequestQueue<BoardLine>;
+  private readonly queue: RequestQueue<BoardVerdict>;
   private readonly splitter: LineSplitter;
   private readonly log: Logger;
   private readonly stateSubject = new BehaviorSubject<LinkState>({ status: 'offline', reason: 'not started' });
   /** online once the link is up and the board confirmed master mode; offline otherwise. */
   readonly state$: Observable<LinkState> = this.stateSubject.asObservable();
+  private readonly suspectSubject = new Subject<SuspectExchange>();
+  /** Exchanges already answered that a later stray line makes doubtful: their drivers reconcile. */
+  readonly suspect$: Observable<SuspectExchange> = this.suspectSubject.asObservable();
   private subs: Subscription[] = [];
-  private inflight: Inflight | undefined;
+  private ex: Exchange | undefined;
+  private last: Ended | undefined;
+  private seq = 0;
+  private quietUntil = -Infinity;
   private linkUp = false;
   private initTimer: unknown;
   private started = false;
   private epoch = 0;
+  private readonly confirmMs: number;
+  private readonly settleMs: number;
+  private readonly timeoutMs: number;
+  /** Counters for diagnostics and soak reports. */
+  readonly stats = { exchanges: 0, unknown: 0, stray: 0, suspect: 0 };
 
   constructor(private readonly opts: MdbBoardOptions) {
     this.bus = opts.bus ?? 'mdb';
     this.log = opts.log ?? silentLogger;
     this.splitter = new LineSplitter(opts.maxLineLength ?? 256);
-    this.queue = new RequestQueue<BoardLine>({
+    this.confirmMs = opts.confirmMs ?? 3;
+    this.settleMs = opts.settleMs ?? 20;
+    this.timeoutMs = opts.timeoutMs ?? 250;
+    this.queue = new RequestQueue<BoardVerdict>({
       device: this.bus,
       clock: opts.clock,
-      timeoutMs: opts.timeoutMs ?? 250,
+      timeoutMs: this.timeoutMs,
+      settleMs: this.settleMs,
       policy: opts.policy ?? DEFAULT_BOARD_POLICY,
     });
   }
@@ -190,6 +282,11 @@ export class MdbBoard {
 
   get state(): LinkState {
     return this.stateSubject.value;
+  }
+
+  /** A reply is being confirmed, or a doubtful exchange is waiting for the line to go quiet. */
+  get settling(): boolean {
+    return this.ex !== undefined && this.ex.state !== 'waiting';
   }
 
   /** Start listening on the link; master mode is switched on whenever the link comes up. */
@@ -212,17 +309,24 @@ export class MdbBoard {
   /**
    * Send one raw MDB command and wait for the peripheral's answer. NACK (peripheral NAK or silence)
    * rejects with DEVICE_REJECTED unless the policy retries it; no board answer rejects with
-   * DEVICE_TIMEOUT; a reply with a bad CHK ('included' mode) with PROTOCOL_ERROR.
+   * DEVICE_TIMEOUT; a reply with a bad CHK ('included' mode) with PROTOCOL_ERROR; an answer that
+   * cannot be trusted with PROTOCOL_ERROR for which `isUnknownOutcome` is true.
    */
   send(cmd: MdbCommand, options: SendOptions = {}): Promise<MdbReply> {
     if (!this.online) return Promise.reject(new DeviceError('DEVICE_OFFLINE', this.bus, `${cmd.name}: interface board offline`));
     const line = commandLine(cmd);
+    const address = cmd.bytes[0];
+    const redact = this.opts.redactCashless !== false && address !== undefined && CASHLESS_BASES.has(address & 0xf8);
     return this.queue.request<MdbReply>({
       label: cmd.name,
       timeoutMs: options.timeoutMs,
       policy: options.policy,
-      send: () => this.writeLine(line, { label: cmd.name, describe: options.describe, interpretAs: 'p' }),
+      send: () => this.writeLine(line, { label: cmd.name, address, describe: options.describe, interpretAs: 'p', redact }),
       interpret: (l) => this.interpretP(l),
+      onAttemptEnd: (reason) => {
+        this.attemptEnded(reason);
+        options.onAttemptEnd?.(reason);
+      },
     });
   }
 
@@ -232,12 +336,14 @@ export class MdbBoard {
     await this.queue.request<MdbReply>({
       label: 'bus RESET',
       policy: { retries: 0, retryOn: [] },
-      send: () => this.writeLine('R,RESET', { label: 'bus RESET', interpretAs: 'p' }),
+      send: () => this.writeLine('R,RESET', { label: 'bus RESET', address: undefined, interpretAs: 'p', redact: false }),
       interpret: (l) => this.interpretP(l),
+      onAttemptEnd: (reason) => this.attemptEnded(reason),
     });
   }
 
-  private interpretP(l: BoardLine): AttemptOutcome<MdbReply> | undefined {
+  private interpretP(l: BoardVerdict): AttemptOutcome<MdbReply> | undefined {
+    if (l.kind === 'unknown') return { ok: false, reason: 'unknown', detail: l.why };
     if (l.kind !== 'p') return undefined;
     const r = l.reply;
     if (r.kind === 'ack') return { ok: true, value: { kind: 'ack' } };
@@ -250,10 +356,29 @@ export class MdbBoard {
     return { ok: true, value: { kind: 'data', data: r.bytes } };
   }
 
-  private async writeLine(line: string, inflight: Inflight): Promise<void> {
-    this.inflight = inflight;
-    this.trace('tx', line, inflight.label);
+  private async writeLine(
+    line: string,
+    o: { readonly label: string; readonly address: number | undefined; readonly describe?: (reply: MdbReply) => string; readonly interpretAs: 'p' | 'm'; readonly redact: boolean },
+  ): Promise<void> {
+    // After an anomaly, nothing goes out until the line has been quiet (resync on line count).
+    const wait = this.quietUntil - this.opts.clock.now();
+    if (wait > 0) await sleep(this.opts.clock, wait);
+    this.stats.exchanges++;
+    this.ex = { ...o, seq: ++this.seq, prev: this.last, sentAt: this.opts.clock.now(), state: 'waiting', held: undefined, why: '', timer: undefined };
+    this.trace('tx', line, o.label);
     await this.opts.link.write(line + (this.opts.lineEnding ?? '\n'));
+  }
+
+  /** The queue ended the attempt in flight (answered, timed out, failed): close the exchange. */
+  private attemptEnded(reason: RetryReason | 'ok' | 'fatal'): void {
+    const ex = this.ex;
+    if (!ex) return;
+    if (ex.timer !== undefined) this.opts.clock.clearTimeout(ex.timer);
+    this.ex = undefined;
+    const now = this.opts.clock.now();
+    this.last = { seq: ex.seq, label: ex.label, address: ex.address, redact: ex.redact, at: now, how: reason };
+    if (reason === 'timeout' || reason === 'unknown' || reason === 'fatal') this.quietUntil = Math.max(this.quietUntil, now + this.settleMs);
+    if (reason === 'unknown') this.stats.unknown++;
   }
 
   private onLinkState(s: LinkState): void {
@@ -277,9 +402,11 @@ export class MdbBoard {
     try {
       await this.queue.request<true>({
         label: 'master mode on',
-        policy: { retries: 1, retryOn: ['timeout'] },
-        send: () => this.writeLine('M,1', { label: 'master mode on', interpretAs: 'm' }),
-        interpret: (l) => (l.kind === 'm' ? (l.ok ? { ok: true, value: true } : { ok: false, reason: 'nak', detail: 'm,NACK' }) : undefined),
+        policy: { retries: 1, retryOn: ['timeout', 'unknown'] },
+        send: () => this.writeLine('M,1', { label: 'master mode on', address: undefined, interpretAs: 'm', redact: false }),
+        interpret: (l) =>
+          l.kind === 'unknown' ? { ok: false, reason: 'unknown', detail: l.why } : l.kind === 'm' ? (l.ok ? { ok: true, value: true } : { ok: false, reason: 'nak', detail: 'm,NACK' }) : undefined,
+        onAttemptEnd: (reason) => this.attemptEnded(reason),
       });
       if (epoch !== this.epoch) return;
       this.log.info({ bus: this.bus }, 'MDB board in master mode');
@@ -297,39 +424,114 @@ export class MdbBoard {
   private onBytes(bytes: Uint8Array): void {
     for (const ev of this.splitter.push(bytes)) {
       if (ev.kind === 'overflow') {
-        this.trace('rx', ev.dropped.slice(0, 64), undefined, `line longer than ${this.splitter.maxLength} chars dropped`);
+        // An over-long line is a line too: garbage for the exchange in flight.
+        this.onLine(ev.dropped.slice(0, 64), { kind: 'garbage', reason: `line longer than ${this.splitter.maxLength} chars dropped` });
         continue;
       }
-      const parsed = parseBoardLine(ev.text);
-      if (parsed.kind === 'garbage') {
-        this.log.debug({ bus: this.bus, line: ev.text, reason: parsed.reason }, 'garbage line ignored');
-        this.trace('rx', ev.text, undefined, `garbage: ${parsed.reason}`);
-        continue;
-      }
-      const inflight = this.inflight;
-      const verdict = this.queue.deliver(parsed);
-      if (verdict === 'consumed') {
-        this.trace('rx', ev.text, this.meaning(parsed, inflight));
-        this.inflight = undefined;
-      } else {
-        this.log.debug({ bus: this.bus, line: ev.text, verdict }, 'reply not matched to a request');
-        this.trace('rx', ev.text, undefined, verdict === 'late' ? 'late reply (after timeout), dropped' : 'unsolicited line');
-      }
+      this.onLine(ev.text, parseBoardLine(ev.text));
     }
   }
 
-  private meaning(l: BoardLine, inflight: Inflight | undefined): string | undefined {
-    if (!inflight) return undefined;
-    if (l.kind === 'p' && l.reply.kind === 'nack') return `${inflight.label}: NACK`;
-    if (l.kind === 'p' && l.reply.kind !== 'nack' && inflight.describe) {
+  private onLine(text: string, parsed: BoardLine): void {
+    if (parsed.kind === 'other') {
+      // Another board mode's line (c, d, x, ...): not an MDB master reply, never counted as one.
+      this.trace('rx', text, undefined, 'line from another board mode, ignored');
+      return;
+    }
+    const ex = this.ex;
+    if (!ex) {
+      this.stray(text, parsed);
+      return;
+    }
+    const raw = ex.redact ? redactReplyText(text) : text;
+    if (ex.state === 'garbled') {
+      this.trace('rx', raw, undefined, `discarded: ${ex.label} outcome unknown`);
+      this.armQuiet(ex);
+      return;
+    }
+    if (ex.state === 'held') {
+      this.garble(ex, 'two lines for one command');
+      this.trace('rx', raw, undefined, `extra line: ${ex.label} outcome unknown`);
+      return;
+    }
+    if (parsed.kind === 'garbage') {
+      this.log.debug({ bus: this.bus, line: raw, reason: parsed.reason }, 'garbled reply');
+      this.garble(ex, `garbled reply (${parsed.reason})`);
+      this.trace('rx', raw, undefined, `garbage: ${parsed.reason}; ${ex.label} outcome unknown`);
+      return;
+    }
+    if (this.opts.clock.now() - ex.sentAt < (this.opts.minReplyMs ?? 2)) {
+      this.garble(ex, 'a line sooner than the MDB exchange can take');
+      this.trace('rx', raw, undefined, `too early to be the answer to ${ex.label}; outcome unknown`);
+      return;
+    }
+    if (parsed.kind !== ex.interpretAs) {
+      this.garble(ex, `"${parsed.kind}," line is not a reply to ${ex.label}`);
+      this.trace('rx', raw, undefined, `not a reply to ${ex.label}; outcome unknown`);
+      return;
+    }
+    ex.state = 'held';
+    ex.held = parsed;
+    this.trace('rx', raw, this.meaning(parsed, ex));
+    ex.timer = this.opts.clock.setTimeout(() => {
+      ex.timer = undefined;
+      if (this.ex !== ex || ex.state !== 'held' || !ex.held) return;
+      this.queue.deliver(ex.held);
+    }, this.confirmMs);
+  }
+
+  /** The exchange's answer cannot be trusted: decide "unknown" once the line is quiet. */
+  private garble(ex: Exchange, why: string): void {
+    ex.state = 'garbled';
+    ex.held = undefined;
+    ex.why = why;
+    // If the previous exchange's reply was really this one's (a line too many before it), it is doubtful too.
+    const p = ex.prev;
+    if (p && this.opts.clock.now() - p.at <= (this.opts.suspectWindowMs ?? this.timeoutMs)) this.suspect(p, `the next exchange (${ex.label}) got ${why}`);
+    this.armQuiet(ex);
+  }
+
+  private armQuiet(ex: Exchange): void {
+    if (ex.timer !== undefined) this.opts.clock.clearTimeout(ex.timer);
+    ex.timer = this.opts.clock.setTimeout(() => {
+      ex.timer = undefined;
+      if (this.ex !== ex) return;
+      this.queue.deliver({ kind: 'unknown', why: ex.why });
+    }, this.settleMs);
+  }
+
+  /** A line with no request in flight: never an answer. */
+  private stray(text: string, parsed: BoardLine): void {
+    const now = this.opts.clock.now();
+    this.quietUntil = Math.max(this.quietUntil, now + this.settleMs);
+    this.stats.stray++;
+    const l = this.last;
+    const recent = l !== undefined && now - l.at <= (this.opts.suspectWindowMs ?? this.timeoutMs);
+    const raw = recent && l.redact ? redactReplyText(text) : text;
+    const late = recent && l.how === 'timeout';
+    this.log.debug({ bus: this.bus, line: raw, kind: parsed.kind }, late ? 'late reply dropped' : 'unsolicited line');
+    const what = parsed.kind === 'garbage' ? `garbage: ${parsed.reason}; no request in flight` : late ? 'late reply (after timeout), dropped' : 'unsolicited line';
+    this.trace('rx', raw, undefined, what);
+    if (recent) this.suspect(l, late ? 'its reply came after the timeout' : 'a stray line came right after it');
+  }
+
+  private suspect(e: Ended, why: string): void {
+    this.stats.suspect++;
+    this.log.warn({ bus: this.bus, exchange: e.seq, label: e.label, why }, 'MDB exchange suspect: reconciling');
+    this.suspectSubject.next({ seq: e.seq, address: e.address, label: e.label, why });
+  }
+
+  private meaning(l: BoardLine, ex: Exchange): string | undefined {
+    if (l.kind === 'p' && l.reply.kind === 'nack') return `${ex.label}: NACK`;
+    if (l.kind === 'p' && l.reply.kind !== 'nack' && ex.describe) {
       const r = l.reply;
       const reply: MdbReply = r.kind === 'ack' ? { kind: 'ack' } : { kind: 'data', data: r.bytes };
       const checked = this.opts.replyChecksum === 'included' && reply.kind === 'data' ? stripChecksum(reply.data) : undefined;
-      if (checked && !checked.ok) return `${inflight.label}: ${checked.error.message}`;
-      return `${inflight.label}: ${inflight.describe(checked?.ok ? { kind: 'data', data: checked.value } : reply)}`;
+      if (checked && !checked.ok) return `${ex.label}: ${checked.error.message}`;
+      return `${ex.label}: ${ex.describe(checked?.ok ? { kind: 'data', data: checked.value } : reply)}`;
     }
-    if (l.kind === 'p' && l.reply.kind === 'ack') return `${inflight.label}: ACK`;
-    return inflight.label;
+    if (l.kind === 'p' && l.reply.kind === 'ack') return `${ex.label}: ACK`;
+    return ex.label;
   }
 
   private trace(dir: 'tx' | 'rx', raw: string, meaning?: string, error?: string): void {

@@ -15,9 +15,11 @@ import { Subject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import type { Clock } from '../../src/clock.ts';
 import type { CashlessEvent, CashlessPort, Minor } from '../../src/ports/index.ts';
+import { isDeviceError } from '../../src/ports/index.ts';
 import type { DeviceError } from '../../src/ports/index.ts';
+import { isUnknownOutcome } from '../serial/queue.ts';
 import type { MdbBoard, MdbReply } from './board.ts';
-import { ADDR, cashlessCommands, decodeCashlessPoll, minorToUnits, unitsToMinor } from './codec.ts';
+import { ADDR, cashlessCommands, decodeCashlessPoll, describeStatus, minorToUnits, unitsToMinor } from './codec.ts';
 import type { CashlessStatus, MdbCommand, PollDecode, ReaderConfig, VmcIdentity } from './codec.ts';
 import { MdbPeripheralDriver } from './device.ts';
 import type { MdbDeviceOptions } from './device.ts';
@@ -41,6 +43,9 @@ interface Waiter {
   readonly reject: (e: DeviceError) => void;
 }
 
+/** After a repeated or blind command, an OUT OF SEQUENCE within this time is expected. */
+const PROBE_WINDOW_MS = 5_000;
+
 const DEFAULT_IDENTITY: VmcIdentity = { manufacturer: 'VMT', serial: '000000000001', model: 'VENDOMAT', version: '0100' };
 
 export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements CashlessPort {
@@ -55,6 +60,12 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
   private cancelSent = false;
   private refund: Waiter | undefined;
   private ended: (() => void) | undefined;
+  /** A command was repeated or sent blind: CMD OUT OF SEQUENCE until then is expected, not a fault. */
+  private probeUntil = -Infinity;
+  /** VEND SUCCESS is on its way: the vend happened, so no VEND FAILURE may follow it. */
+  private successSent = false;
+  /** When VEND SUCCESS was last sent: an OUT OF SEQUENCE soon after may mean the sale is not charged. */
+  private successAt = -Infinity;
 
   constructor(
     board: MdbBoard,
@@ -104,6 +115,12 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
       const r = await this.command(c.value, { policy: { retries: 1, retryOn: ['nak'] } });
       this.immediate(r);
     } catch (e) {
+      if (this.session === 'vendPending' && (isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT'))) {
+        // The reader may have the request (and may have approved it in the lost answer): never
+        // vend on that. The vend is cancelled and reported as denied (reconcile).
+        this.onUnknownExchange(c.value.name, e instanceof Error ? e.message : String(e));
+        return;
+      }
       if (this.session === 'vendPending') this.session = 'idle';
       throw e;
     }
@@ -113,22 +130,38 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     if (this.session !== 'vendApproved') throw this.error('DEVICE_REJECTED', `vend success without an approved vend (${this.session})`);
     const c = this.cmd.vendSuccess(item);
     if (!c.ok) throw this.error('DEVICE_REJECTED', c.error.message);
-    await this.command(c.value, { policy: { retries: 1, retryOn: ['nak'] } });
+    this.successSent = true;
+    this.successAt = this.clock.now();
+    try {
+      await this.repeatOnLoss(c.value);
+    } catch (e) {
+      // The product is out; whether the reader charged it is not known (no answer, link lost, ...).
+      this.emitAdvisory('CARD_REPLY_LOST', `VEND SUCCESS item ${item} not confirmed (${e instanceof Error ? e.message : String(e)}): the reader may not charge this sale`);
+      throw e;
+    } finally {
+      this.successSent = false;
+    }
     this.session = 'idle';
   }
 
   async vendFailed(): Promise<void> {
+    if (this.successSent) {
+      // Commands of one vend run in order: after VEND SUCCESS, a VEND FAILURE would refund a
+      // delivered product (MDB 4.2 §7.4). Refused here whatever the caller's timing.
+      this.log.warn({ device: this.name }, 'VEND FAILURE after VEND SUCCESS refused');
+      return;
+    }
     if (this.session === 'vendPending') {
       // Before the answer: VEND CANCEL; the reader answers VEND DENIED, which is ours, not news.
       this.cancelSent = true;
-      const r = await this.command(this.cmd.vendCancel(), { policy: { retries: 1, retryOn: ['nak'] } });
+      const r = await this.repeatOnLoss(this.cmd.vendCancel());
       this.session = 'idle';
       this.immediate(r);
       return;
     }
     if (this.session !== 'vendApproved') return; // nothing to revert
     const mark = this.nextSeq();
-    const r = await this.command(this.cmd.vendFailure(), { policy: { retries: 1, retryOn: ['nak'] } });
+    const r = await this.repeatOnLoss(this.cmd.vendFailure());
     this.session = 'idle';
     this.immediate(r);
     await this.waitRefund(mark);
@@ -144,7 +177,7 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
     this.session = 'ending';
     let r: MdbReply;
     try {
-      r = await this.command(this.cmd.sessionComplete(), { policy: { retries: 1, retryOn: ['nak'] } });
+      r = await this.repeatOnLoss(this.cmd.sessionComplete());
     } catch (e) {
       // Not sent: the session is still open on the reader; the caller may try again.
       if (this.session === 'ending') this.session = before;
@@ -175,6 +208,33 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
 
   // ------------------------------------------------------------------ driver hooks
 
+  /**
+   * Trace meaning without card data: message kinds stay (diagnosis needs them), funds, approved
+   * amounts, revalue limits and display texts (which may show a balance) are masked.
+   */
+  protected override describe(r: MdbReply): string {
+    if (r.kind === 'ack') return 'ACK (nothing to report)';
+    const d = this.decodePoll(r.data);
+    const parts = d.statuses.map((s) => {
+      switch (s.kind) {
+        case 'beginSession':
+          return `begin session funds=${s.funds === null ? 'unknown' : '***'}`;
+        case 'vendApproved':
+          return `vend approved ${s.amount === null ? 'no charge' : '***'}`;
+        case 'revalueLimit':
+          return 'revalue limit ***';
+        case 'displayRequest':
+          return `display (${s.text.length} chars)`;
+        case 'diagnostic':
+          return `diagnostic (${s.data.length} bytes)`;
+        default:
+          return describeStatus(s);
+      }
+    });
+    if (d.error) parts.push(`<${d.error.code}>`);
+    return parts.length ? parts.join(', ') : 'nothing to report';
+  }
+
   protected decodePoll(data: Uint8Array): PollDecode<CashlessStatus> {
     return decodeCashlessPoll(data, { level: 1 });
   }
@@ -185,7 +245,61 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
 
   protected readonly resetFault = 'READER_RESET';
 
+  protected override canReconcile(): boolean {
+    return this.config !== undefined;
+  }
+
+  /**
+   * The reader's session state settles an exchange whose answer was lost (MDB 4.2 §7.4):
+   * - a vend request pending: its approval may be in the lost answer. Never vend on it: VEND
+   *   CANCEL (the reader answers VEND DENIED and charges nothing; a reader that had already
+   *   answered says CMD OUT OF SEQUENCE, expected here) and report the vend denied;
+   * - no session: a BEGIN SESSION may be lost, leaving the reader in a session the machine does
+   *   not know: SESSION COMPLETE ends it (END SESSION follows; OUT OF SEQUENCE if there was none).
+   * Other states lose nothing that moves money: VEND SUCCESS / FAILURE / SESSION COMPLETE are
+   * repeated when their answer is lost (a second one is out of sequence, expected and harmless).
+   */
+  protected override async reconcile(why: string): Promise<void> {
+    if (this.session === 'vendPending' && !this.cancelSent) {
+      this.log.warn({ device: this.name, why }, 'vend request answer may be lost: cancelling the vend');
+      this.cancelSent = true;
+      // Blind: the reader may have answered already, then this one is out of sequence.
+      this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      const r = await this.repeatOnLoss(this.cmd.vendCancel());
+      if (this.session === 'vendPending') {
+        this.session = 'idle';
+        this.events.next({ type: 'vendDenied' });
+      }
+      this.immediate(r);
+      return;
+    }
+    if (this.session === 'none' && this.wantEnabled) {
+      this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      this.immediate(await this.repeatOnLoss(this.cmd.sessionComplete()));
+    }
+  }
+
+  /**
+   * Send a command that is safe to repeat when its answer is lost: the reader either took the
+   * first one (the repeat is then OUT OF SEQUENCE, expected for a while) or never saw it.
+   */
+  private async repeatOnLoss(cmd: MdbCommand): Promise<MdbReply> {
+    // Repeated inside the same queue job, so nothing else (SESSION COMPLETE...) can slip in between.
+    return this.command(cmd, {
+      policy: { retries: 1, retryOn: ['nak', 'unknown', 'timeout'] },
+      onAttemptEnd: (reason) => {
+        if (reason !== 'unknown' && reason !== 'timeout') return;
+        this.log.warn({ device: this.name, cmd: cmd.name, reason }, 'answer lost: repeating the command');
+        this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      },
+    });
+  }
+
+
   protected override onDeviceReset(): void {
+    // An approved vend the reset cut short: VEND SUCCESS can no longer reach the reader, so a
+    // product delivered now is not charged. Say so (the audit and the operator must know).
+    if (this.session === 'vendApproved') this.emitAdvisory('CARD_REPLY_LOST', 'the reader reset during an approved vend: the sale may not be charged');
     this.failRefund(this.error('CARD_ERROR', 'reader reset during refund'));
     // A reset reader has no session any more: say so, so nothing waits for it.
     this.closeSession();
@@ -249,6 +363,20 @@ export class MdbCashless extends MdbPeripheralDriver<CashlessStatus> implements 
           this.emitFault(`CARD_MALFUNCTION_${s.code.toString(16).toUpperCase().padStart(2, '0')}`);
           break;
         case 'outOfSequence':
+          if (this.clock.now() - this.successAt <= PROBE_WINDOW_MS && this.clock.now() > this.probeUntil) {
+            // VEND SUCCESS (not a repeat of it) found the reader out of a vend: the approval the
+            // vend went on was not the reader's (a stray line in place of a lost answer). Not charged.
+            this.successAt = -Infinity;
+            this.emitAdvisory('CARD_REPLY_LOST', 'VEND SUCCESS answered CMD OUT OF SEQUENCE: the sale may not be charged');
+          }
+          if (this.clock.now() <= this.probeUntil) {
+            this.log.info({ device: this.name, session: this.session }, 'CMD OUT OF SEQUENCE after a repeated or blind command: expected');
+            if (this.session === 'vendPending' && !this.cancelSent) {
+              this.session = 'idle';
+              this.events.next({ type: 'vendDenied' });
+            }
+            break;
+          }
           this.emitFault('CMD_OUT_OF_SEQUENCE');
           // A VEND REQUEST out of sequence will get no answer: report it as denied.
           if (this.session === 'vendPending' && !this.cancelSent) {

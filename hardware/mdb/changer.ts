@@ -20,7 +20,7 @@ import type { CoinCounts, CoinMechEvent, CoinMechPort, Minor, PayoutResult } fro
 import { isDeviceError } from '../../src/ports/index.ts';
 import type { MdbBoard } from './board.ts';
 import { changerCmd, decodeChangerIdentification, decodeChangerPoll, decodeChangerSetup, decodeTubeStatus, defectiveTubes, unitsToMinor } from './codec.ts';
-import type { ChangerIdentification, ChangerSetup, ChangerStatus, MdbCommand, PollDecode, Result } from './codec.ts';
+import type { ChangerIdentification, ChangerSetup, ChangerStatus, MdbCommand, PollDecode, Result, TubeStatus } from './codec.ts';
 import { MdbPeripheralDriver } from './device.ts';
 import type { MdbDeviceOptions } from './device.ts';
 
@@ -64,6 +64,8 @@ class PayoutTracker {
   readonly deposited: number[] = new Array<number>(16).fill(0);
   readonly manual: number[] = new Array<number>(16).fill(0);
   fault: string | undefined;
+  /** Why a reply during the payout was lost, if one was (deposits may be hidden in the tube counts). */
+  uncertain: string | undefined;
   private waiter: { mark: number; notBefore: number; resolve: (e: PayoutEnd) => void } | undefined;
 
   constructor(private readonly clock: Clock) {}
@@ -128,6 +130,22 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
   private ident: ChangerIdentification | undefined;
   /** Statuses drained before the first SETUP: they are valued once the coin table is known. */
   private deferred: ChangerStatus[] = [];
+  /** Tube counts were read at least once: `tubeCounts` is what the driver expects the tubes to hold. */
+  private tubesKnown = false;
+  /** COIN TYPE enable mask in force, and every type enabled since the last TUBE STATUS read. */
+  private enableMask = 0;
+  private enabledSinceRead = 0;
+  /**
+   * Every coin type was off (service, out of service) and the tubes have not been read since coins
+   * went on again: a manual fill may have happened, so a rise in the tubes cannot be told from lost
+   * coins (never credited; advisory instead).
+   */
+  private disabledSinceRead = false;
+  /**
+   * Tube counts at which reconciliation credited a coin, per coin type: the deposit report for such
+   * a coin may still come on a later POLL (it was queued, not lost) and must not credit it twice.
+   */
+  private reconciled = new Map<number, Set<number>>();
 
   constructor(
     board: MdbBoard,
@@ -171,8 +189,21 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     if (!this.ready) throw this.error('DEVICE_OFFLINE', 'changer not ready');
     if (this.payout) throw this.error('DEVICE_BUSY', 'a payout is already running');
     const steps = this.planSteps(plan);
+    // A lost deposit report must be settled before the payout's own tube reads absorb it.
+    const pending = this.reconcileWanted;
+    if (pending !== undefined) {
+      this.reconcileWanted = undefined;
+      try {
+        await this.reconcileTubes(false, pending);
+      } catch (e) {
+        this.reconcileWanted = pending;
+        throw e;
+      }
+    }
     const tracker = new PayoutTracker(this.clock);
     this.payout = tracker;
+    this.reconciled.clear();
+    this.pollSoon();
     try {
       // Nothing has moved yet if this fails: reject rather than report a payout.
       const before = await this.readTubes(false);
@@ -204,7 +235,13 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
           break;
         }
       }
-      return await this.verifyPayout(plan, before, tracker, fault);
+      const result = await this.verifyPayout(plan, before, tracker, fault);
+      if (tracker.uncertain !== undefined)
+        this.emitAdvisory(
+          'COIN_REPLY_LOST',
+          `a changer reply was lost during a payout (${tracker.uncertain}): paid ${JSON.stringify(result.paid)} is counted from TUBE STATUS, a coin deposited meanwhile may be counted as not paid`,
+        );
+      return result;
     } finally {
       this.payout = undefined;
     }
@@ -222,12 +259,28 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
 
   protected readonly resetFault = 'CHANGER_RESET';
 
-  protected override onDeviceReset(): void {
+  protected override onDeviceReset(expected: boolean): void {
     this.payout?.abort('reset');
+    // A changer that reset by itself dropped the reports it had not sent yet: the TUBE STATUS of
+    // the setup that follows is diffed against what the driver expects (reconcileTubes).
+    if (!expected && this.tubesKnown) this.reconcileWanted = this.reconcileWanted ?? 'changer reset by itself';
   }
 
   protected override onLost(): void {
     this.payout?.abort('offline');
+  }
+
+  protected override onUnknownExchange(label: string, why: string): void {
+    if (this.payout && this.payout.uncertain === undefined) this.payout.uncertain = `${label}: ${why}`;
+    super.onUnknownExchange(label, why);
+  }
+
+  protected override canReconcile(): boolean {
+    return this.payout === undefined && this.tubesKnown;
+  }
+
+  protected override async reconcile(why: string): Promise<void> {
+    await this.reconcileTubes(false, why);
   }
 
   protected override afterPoll(seq: number, statuses: readonly ChangerStatus[]): void {
@@ -254,6 +307,10 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
       switch (s.kind) {
         case 'deposited': {
           const value = this.values[s.coinType] ?? 0;
+          if (s.route === 'tube' && this.alreadyReconciled(s.coinType, s.tubeCount)) {
+            this.log.info({ device: this.name, coinType: s.coinType, tubeCount: s.tubeCount }, 'deposit already credited by reconciliation');
+            break;
+          }
           if (s.route === 'tube') this.tubeCounts[s.coinType] = s.tubeCount;
           if (value <= 0) {
             this.log.warn({ device: this.name, coinType: s.coinType }, 'deposit of a coin type with no value (token or unknown)');
@@ -272,7 +329,9 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
           this.events.next({ type: 'tubes', levels: this.levels() });
           break;
         case 'slugs':
-          this.emitFault('SLUG');
+          // MDB 4.2 §5.3 POLL 001yyyyy: slugs since the last POLL. Routine (a foreign coin or a
+          // washer), counted for the audit; never a fault that stops sales.
+          if (s.count > 0) this.events.next({ type: 'slug', count: s.count });
           break;
         case 'escrowRequest':
           this.events.next({ type: 'returnPressed' });
@@ -321,7 +380,15 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
   }
 
   protected async runResync(): Promise<void> {
-    await this.readTubes(true);
+    const why = this.reconcileWanted;
+    this.reconcileWanted = undefined;
+    try {
+      if (why !== undefined && this.tubesKnown) await this.reconcileTubes(true, why);
+      else await this.readTubes(true);
+    } catch (e) {
+      if (why !== undefined) this.reconcileWanted = why;
+      throw e;
+    }
     await this.applyAcceptance(true);
   }
 
@@ -337,8 +404,8 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     return out;
   }
 
-  /** TUBE STATUS → cached counts per coin type (and a `tubes` event). */
-  private async readTubes(raw: boolean): Promise<number[]> {
+  /** TUBE STATUS (MDB 4.2 §5, 0Ah), decoded. */
+  private async tubeStatus(raw: boolean): Promise<TubeStatus> {
     const cmd = changerCmd.tubeStatus();
     const r = raw ? await this.raw(cmd) : await this.command(cmd);
     if (r.kind !== 'data') throw this.error('PROTOCOL_ERROR', 'TUBE STATUS answered without data');
@@ -349,9 +416,94 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
       this.log.warn({ device: this.name, coinTypes: bad }, 'tube reads full with 0 coins: defective tube');
       this.emitFault('TUBE_SENSOR');
     }
-    this.tubeCounts = [...t.value.counts];
+    return t.value;
+  }
+
+  /** Take a TUBE STATUS reading as the truth: cached counts per coin type (and a `tubes` event). */
+  private adoptTubes(t: TubeStatus): number[] {
+    this.tubeCounts = [...t.counts];
+    this.tubesKnown = true;
+    this.enabledSinceRead = this.enableMask;
     this.events.next({ type: 'tubes', levels: this.levels() });
-    return [...t.value.counts];
+    return [...t.counts];
+  }
+
+  /**
+   * TUBE STATUS → cached counts. An unknown exchange still to be settled is settled by this read
+   * (outside a payout), so no read can absorb a coin whose report was lost.
+   */
+  private async readTubes(raw: boolean): Promise<number[]> {
+    const t = await this.tubeStatus(raw);
+    // Decided on the answer, not before the question: a POLL ahead of this read in the queue may
+    // have ended with its outcome unknown meanwhile.
+    const why = this.reconcileWanted;
+    if (why !== undefined && this.payout === undefined && this.tubesKnown) {
+      this.reconcileWanted = undefined;
+      return this.settleTubes(t, why);
+    }
+    return this.adoptTubes(t);
+  }
+
+  /**
+   * After an exchange whose outcome is unknown (a POLL reply lost, garbled or doubled: the board
+   * ACKed the data on the bus, so the changer will not repeat it), TUBE STATUS is diffed against
+   * the counts the driver expects. A coin type that was enabled and has more coins than expected
+   * received coins whose reports were lost: their arrival is certain, so they are credited (routing
+   * tube). Coins routed to the cash box are not counted by the changer (MDB 4.2 §5 TUBE STATUS):
+   * when one could have gone there (an enabled type without a tube, or with a full tube), or when
+   * a tube holds fewer coins than expected, the uncertainty is reported as the advisory fault
+   * COIN_REPLY_LOST, for the audit and the operator. More coins in a type that was not enabled is
+   * a manual fill, taken as it is.
+   */
+  private async reconcileTubes(raw: boolean, why: string): Promise<number[]> {
+    return this.settleTubes(await this.tubeStatus(raw), why);
+  }
+
+  private settleTubes(t: TubeStatus, why: string): number[] {
+    const expected = [...this.tubeCounts];
+    const routing = this.setupInfo?.routing ?? 0;
+    const enabled = this.enabledSinceRead | this.enableMask;
+    const credited: Record<number, number> = {};
+    const missing: Record<number, number> = {};
+    const unsure: Record<number, number> = {};
+    const fillPossible = this.disabledSinceRead;
+    for (let type = 0; type < 16; type++) {
+      const value = this.values[type] ?? 0;
+      if (value <= 0 || !((routing >> type) & 1)) continue;
+      const have = t.counts[type] ?? 0;
+      const want = expected[type] ?? 0;
+      if (have > want && (enabled >> type) & 1 && fillPossible) {
+        unsure[value] = (unsure[value] ?? 0) + (have - want);
+      } else if (have > want && (enabled >> type) & 1) {
+        const seen = this.reconciled.get(type) ?? new Set<number>();
+        for (let n = want + 1; n <= have; n++) seen.add(n);
+        this.reconciled.set(type, seen);
+        credited[value] = (credited[value] ?? 0) + (have - want);
+      } else if (have < want) {
+        missing[value] = (missing[value] ?? 0) + (want - have);
+      }
+    }
+    const cashboxPossible = this.values.some((v, type) => v > 0 && (enabled >> type) & 1 && (!((routing >> type) & 1) || (t.full >> type) & 1));
+    this.adoptTubes(t);
+    for (const [value, n] of Object.entries(credited)) for (let i = 0; i < n; i++) this.events.next({ type: 'coin', value: Number(value), routing: 'tube' });
+    const parts: string[] = [];
+    if (Object.keys(credited).length > 0) parts.push(`credited from TUBE STATUS ${JSON.stringify(credited)}`);
+    if (Object.keys(missing).length > 0) parts.push(`tubes hold fewer coins than expected ${JSON.stringify(missing)}`);
+    if (Object.keys(unsure).length > 0) parts.push(`tubes hold more coins than expected ${JSON.stringify(unsure)}, not credited: coin types were disabled meanwhile (a manual fill is possible)`);
+    if (cashboxPossible) parts.push('a coin routed to the cash box would not be seen');
+    this.log.warn({ device: this.name, why, credited, missing, cashboxPossible }, 'changer reconciled from TUBE STATUS');
+    if (Object.keys(missing).length > 0 || Object.keys(unsure).length > 0 || cashboxPossible) this.emitAdvisory('COIN_REPLY_LOST', `${why}; ${parts.join('; ')}`);
+    return [...t.counts];
+  }
+
+  /** A deposit report for a coin reconciliation already credited (same type, same tube count). */
+  private alreadyReconciled(type: number, tubeCount: number): boolean {
+    const seen = this.reconciled.get(type);
+    if (!seen || seen.size === 0) return false;
+    if (seen.delete(tubeCount)) return true;
+    // A later coin: the counts below it belong to reports that are gone for good.
+    if (tubeCount > Math.max(...seen)) seen.clear();
+    return false;
   }
 
   private async applyAcceptance(raw: boolean): Promise<void> {
@@ -375,8 +527,33 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     // Manual dispense stays enabled for every known coin (service fills and empties tubes by hand).
     const c = changerCmd.coinType(enable, known);
     if (!c.ok) throw this.error('PROTOCOL_ERROR', c.error.message);
-    if (raw) await this.raw(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
-    else await this.command(c.value, { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    const wasOff = this.enableMask === 0;
+    let readBeforeOn = false;
+    if (wasOff && enable !== 0 && this.disabledSinceRead && this.tubesKnown && !this.payout) {
+      // Coins were off (service, out of service): tubes may have been filled by hand. Read them
+      // before coins go on again, so a fill is taken as a fill and never as lost coins.
+      try {
+        await this.readTubes(raw);
+        readBeforeOn = true;
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS before enabling coins failed');
+      }
+    }
+    if (enable === 0 && !wasOff) this.disabledSinceRead = true;
+    this.enableMask = enable;
+    this.enabledSinceRead |= enable;
+    const policy = { retries: 1, retryOn: ['nak', 'timeout'] } as const;
+    if (raw) await this.raw(c.value, { policy });
+    else await this.command(c.value, { policy });
+    if (readBeforeOn) this.disabledSinceRead = false;
+    if (enable === 0 && !wasOff && !raw && !this.payout) {
+      // Coins just went off: settle the tubes now, before any fill (lost coins are still creditable).
+      try {
+        await this.readTubes(raw);
+      } catch (e) {
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'TUBE STATUS after disabling coins failed');
+      }
+    }
   }
 
   /** Plan → DISPENSE steps, spreading a value over its coin types by what their tubes hold. */
@@ -421,10 +598,20 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
     }
     if (!after) return unverified;
     const paid: Record<number, number> = {};
+    const enabled = this.enabledSinceRead | this.enableMask;
     for (let t = 0; t < 16; t++) {
       const value = this.values[t] ?? 0;
-      const out = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0) - (after[t] ?? 0);
+      const known = (before[t] ?? 0) + (tracker.deposited[t] ?? 0) - (tracker.manual[t] ?? 0);
+      const out = known - (after[t] ?? 0);
       if (value > 0 && out > 0) paid[value] = (paid[value] ?? 0) + out;
+      if (value > 0 && out < 0 && tracker.uncertain !== undefined && (enabled >> t) & 1 && !this.disabledSinceRead) {
+        // More coins than before in a tube the payout did not take from, and a POLL answer was
+        // lost: coins whose deposit reports were lost. Their arrival is certain: credit them once.
+        const seen = this.reconciled.get(t) ?? new Set<number>();
+        for (let n = known + 1; n <= (after[t] ?? 0); n++) seen.add(n);
+        this.reconciled.set(t, seen);
+        for (let i = 0; i < -out; i++) this.events.next({ type: 'coin', value, routing: 'tube' });
+      }
     }
     // The tubes are the truth: a fault after the last coin still makes a complete payout.
     const short = Object.entries(plan).some(([k, n]) => (paid[Number(k)] ?? 0) < n);

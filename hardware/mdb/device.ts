@@ -29,6 +29,8 @@ import type { Device, DeviceErrorCode, LinkState } from '../../src/ports/index.t
 import { silentLogger } from '../serial/log.ts';
 import type { Logger } from '../serial/log.ts';
 import type { MdbBoard, MdbReply, SendOptions } from './board.ts';
+import { isUnknownOutcome } from '../serial/queue.ts';
+import type { RetryPolicy } from '../serial/queue.ts';
 import { describeStatuses } from './codec.ts';
 import type { BillStatus, CashlessStatus, ChangerStatus, CodecError, MdbCommand, PollDecode } from './codec.ts';
 
@@ -62,10 +64,21 @@ type AnyStatus = ChangerStatus | BillStatus | CashlessStatus;
 
 /** What every port's event stream takes: a fault raised or cleared. */
 interface FaultSink {
-  next(e: { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean }): void;
+  next(e: { readonly type: 'fault'; readonly code: string; readonly cleared?: boolean; readonly detail?: string; readonly advisory?: boolean }): void;
 }
 
 const DECODE_FAULT_EVERY_MS = 10_000;
+
+/**
+ * POLL is retried only when the board did not ACK the peripheral's data (bad CHK in 'included'
+ * mode): then the device repeats it (MDB 4.2 §2.2). A POLL whose reply was lost or garbled is NOT
+ * retried: the board ACKed the data on the bus, a second POLL would get the next news and the lost
+ * one would pass unnoticed. Its outcome is unknown and the driver reconciles instead.
+ */
+export const POLL_POLICY: RetryPolicy = { retries: 1, retryOn: ['checksum'] };
+
+/** Longest wait between two reconciliation attempts that failed (the device may be busy or gone). */
+const RECONCILE_RETRY_MS = 1000;
 
 export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device {
   readonly link$: Observable<LinkState>;
@@ -90,6 +103,10 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   /** A self-reset fault was raised and setup has not completed since. */
   private resetFaultOpen = false;
   private readyWaiters: (() => void)[] = [];
+  private suspectSub: Subscription | undefined;
+  /** Why the device's state must be re-read (an exchange whose outcome is unknown), until done. */
+  protected reconcileWanted: string | undefined;
+  private reconcileFailedAt = -Infinity;
 
   protected constructor(
     readonly name: string,
@@ -115,11 +132,20 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
     return this.phase;
   }
 
+  /** An exchange's outcome is unknown and the device's state has not been re-read yet. */
+  get reconciling(): boolean {
+    return this.reconcileWanted !== undefined;
+  }
+
   /** Start polling. The board may still be coming up; polling begins when it is online. */
   start(): void {
     if (this.phase !== 'stopped') return;
     this.phase = 'drain';
     this.boardSub = this.board.state$.subscribe((s) => (s.status === 'online' ? this.onBoardOnline() : this.onBoardOffline()));
+    const base = (this.pollCommand.bytes[0] ?? 0) & 0xf8;
+    this.suspectSub = this.board.suspect$.subscribe((x) => {
+      if (x.address !== undefined && (x.address & 0xf8) === base) this.onUnknownExchange(x.label, x.why);
+    });
   }
 
   /**
@@ -132,6 +158,8 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
     this.clearTimer();
     this.boardSub?.unsubscribe();
     this.boardSub = undefined;
+    this.suspectSub?.unsubscribe();
+    this.suspectSub = undefined;
     this.setLink({ status: 'offline', reason: 'stopped' });
     this.onLost('stopped');
   }
@@ -170,6 +198,44 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   protected onLost(_why: 'device' | 'board' | 'stopped'): void {}
   /** Called after each answered POLL, with every status it carried. */
   protected afterPoll(_seq: number, _statuses: readonly S[], _empty: boolean): void {}
+
+  /**
+   * An exchange with this device ended without a trustworthy answer (reply lost, garbled or
+   * doubled), or one that did may have been misread. Default: re-read the device's state.
+   */
+  protected onUnknownExchange(label: string, why: string): void {
+    this.log.warn({ device: this.name, label, why }, 'MDB exchange outcome unknown');
+    this.requestReconcile(`${label}: ${why}`);
+  }
+
+  /** Pull the next POLL forward (activity started that must be watched closely, e.g. a payout). */
+  protected pollSoon(): void {
+    if (this.phase !== 'stopped' && this.timer !== undefined) this.schedule(0);
+  }
+
+  /** Ask for `reconcile` before the next POLL (once the device is ready). */
+  protected requestReconcile(why: string): void {
+    this.reconcileWanted = this.reconcileWanted ?? why;
+    if (this.phase === 'ready' && this.timer !== undefined) this.schedule(0);
+  }
+
+  /**
+   * Re-read the device's own state (tubes, stacker, escrow, session) and settle the money an
+   * unknown exchange may have moved: credit what is certain, report the rest as an advisory fault.
+   * Runs in the poll loop, between POLLs. Throw to retry later.
+   */
+  protected async reconcile(_why: string): Promise<void> {}
+
+  /** Whether reconciliation may run now (e.g. not in the middle of a payout). */
+  protected canReconcile(): boolean {
+    return true;
+  }
+
+  /** Emit an advisory fault: recorded and shown to the operator, not a stop to sales. */
+  protected emitAdvisory(code: string, detail: string): void {
+    this.log.warn({ device: this.name, code, detail }, 'advisory fault');
+    this.events.next({ type: 'fault', code, detail, advisory: true });
+  }
 
   /** Every MDB device answers JUST RESET after a reset (MDB 4.2 §5.3, §6.3, §7.4). */
   protected isJustReset(s: S): boolean {
@@ -248,7 +314,13 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
   /** Run a POLL outside the loop (used inside setup, e.g. to fetch a delayed READER CONFIG). */
   protected async pollNow(): Promise<readonly S[]> {
     const seq = this.nextSeq();
-    const r = await this.raw(this.pollCommand, { describe: (x) => this.describe(x) });
+    let r: MdbReply;
+    try {
+      r = await this.raw(this.pollCommand, { describe: (x) => this.describe(x), policy: POLL_POLICY });
+    } catch (e) {
+      if (isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT')) this.onUnknownExchange(this.pollCommand.name, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
     const statuses = r.kind === 'ack' ? [] : this.decoded(r.data).statuses;
     this.dispatch(statuses.filter((s) => !this.isJustReset(s)), seq);
     this.afterPoll(seq, statuses, r.kind === 'ack');
@@ -275,6 +347,8 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
     this.clearTimer();
     // A device that was running keeps its state and its unread events: resync, don't RESET.
     this.phase = this.phase === 'ready' || this.phase === 'resync' ? 'resync' : 'drain';
+    // A reply in flight when the link dropped is lost, though the board may have ACKed it.
+    if (this.everReady) this.reconcileWanted = this.reconcileWanted ?? 'interface board link lost';
     this.setLink({ status: 'offline', reason: 'interface board offline' });
     this.onLost('board');
   }
@@ -313,12 +387,26 @@ export abstract class MdbPeripheralDriver<S extends AnyStatus> implements Device
     const epoch = this.epoch;
     await this.blindResetIfSilent(epoch);
     if (!this.alive(epoch)) return;
+    if (this.phase === 'ready' && this.reconcileWanted !== undefined && this.canReconcile() && this.clock.now() - this.reconcileFailedAt >= RECONCILE_RETRY_MS) {
+      const why = this.reconcileWanted;
+      this.reconcileWanted = undefined;
+      try {
+        await this.reconcile(why);
+      } catch (e) {
+        this.reconcileWanted = this.reconcileWanted ?? why;
+        this.reconcileFailedAt = this.clock.now();
+        this.log.warn({ device: this.name, err: e instanceof Error ? e.message : String(e) }, 'reconciliation failed; retrying');
+      }
+      if (!this.alive(epoch)) return;
+    }
     const seq = this.nextSeq();
     let reply: MdbReply;
     try {
-      reply = await this.board.send(this.pollCommand, { describe: (r) => this.describe(r) });
+      reply = await this.board.send(this.pollCommand, { describe: (r) => this.describe(r), policy: POLL_POLICY });
     } catch (e) {
       if (!this.alive(epoch)) return;
+      // The reply was lost or cannot be trusted: the board may have ACKed data we never saw.
+      if (isUnknownOutcome(e) || (isDeviceError(e) && e.code === 'DEVICE_TIMEOUT')) this.onUnknownExchange(this.pollCommand.name, e instanceof Error ? e.message : String(e));
       this.noAnswer(e);
       this.scheduleNext();
       return;

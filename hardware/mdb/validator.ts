@@ -25,6 +25,13 @@ export interface MdbBillValidatorOptions extends MdbDeviceOptions {
   readonly name?: string;
 }
 
+/** After an ESCROW we may repeat or send blind, an INVALID ESCROW within this time is expected. */
+const PROBE_WINDOW_MS = 5_000;
+/** A bill must be stacked or returned within 30 s of ESCROW (MDB 4.2 §6, ESCROW command). */
+const ESCROW_MOVE_MS = 30_000;
+/** How often reconciliation looks again at a bill still in motion. */
+const RECHECK_MS = 2_000;
+
 const FAULT_CODES: Partial<Record<BillStatus['kind'], string>> = {
   defectiveMotor: 'BILL_MOTOR',
   sensorProblem: 'BILL_SENSOR',
@@ -48,6 +55,21 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private cashboxOut = false;
   /** Statuses drained before the first SETUP, valued once the bill table is known. */
   private deferred: BillStatus[] = [];
+  /** Bills the stacker should hold, as far as the driver knows (STACKER reading + STACKED reports). */
+  private expectedStacker: number | undefined;
+  /** What the controller asked for the bill in escrow, and when. */
+  private escrowAction: { readonly kind: 'stack' | 'return'; readonly at: number } | undefined;
+  /** An ESCROW return was sent to empty an escrow we may not know of: its INVALID ESCROW is expected. */
+  private probeUntil = -Infinity;
+  /** Reconciliation waits for a bill in motion until then. */
+  private recheckAt = -Infinity;
+  /**
+   * Bills reconciliation credited from the STACKER count: their STACKED report may still come on a
+   * later POLL (it was queued, not lost) and must not credit them twice.
+   */
+  private reconciledStacked = 0;
+  /** The pending reconciliation only checks STACKER (no blind ESCROW return: nothing was lost). */
+  private verifyOnly = false;
 
   constructor(
     board: MdbBoard,
@@ -87,12 +109,17 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
 
   async stack(): Promise<void> {
     if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
-    await this.command(billCmd.escrow(true), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    this.escrowAction = { kind: 'stack', at: this.clock.now() };
+    // Repeating ESCROW is harmless: a second one finds no bill in escrow (INVALID ESCROW, absorbed).
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(true), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
   }
 
   async returnBill(): Promise<void> {
     if (this.escrowValue === undefined) throw this.error('DEVICE_REJECTED', 'no bill in escrow');
-    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout'] } });
+    this.escrowAction = { kind: 'return', at: this.clock.now() };
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
   }
 
   /** STACKER: bills in the cash box and whether it is full. */
@@ -113,7 +140,13 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
 
   protected readonly resetFault = 'VALIDATOR_RESET';
 
-  protected override onDeviceReset(): void {
+  protected override onDeviceReset(expected: boolean): void {
+    if (!expected && this.expectedStacker !== undefined) {
+      // Reports not yet sent are gone: the STACKER reading of the setup that follows settles a
+      // bill in escrow (stacked or handed back) and finds bills stacked without a report.
+      this.reconcileWanted = this.reconcileWanted ?? 'validator reset by itself';
+      return;
+    }
     this.escrowLostToReset();
   }
 
@@ -124,7 +157,67 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private escrowLostToReset(): void {
     const v = this.escrowValue;
     this.escrowValue = undefined;
+    this.escrowAction = undefined;
     if (v !== undefined) this.events.next({ type: 'returned', value: v });
+  }
+
+  protected override async reconcile(why: string): Promise<void> {
+    if (this.clock.now() < this.recheckAt) {
+      this.reconcileWanted = this.reconcileWanted ?? why;
+      return;
+    }
+    const verifyOnly = this.verifyOnly;
+    this.verifyOnly = false;
+    const r = await this.command(billCmd.stacker());
+    const count = this.takeStacker(r.kind === 'data' ? r.data : new Uint8Array(0)).count;
+    this.settleFromStacker(count, why);
+    if (verifyOnly) return;
+    if (this.escrowValue === undefined) {
+      // The lost report may have been ESCROW: a bill we do not know of would wait in limbo. Hand it
+      // back; with nothing in escrow the validator answers INVALID ESCROW, which is expected here.
+      this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+      await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
+      return;
+    }
+    const action = this.escrowAction;
+    if (!action) return; // still in escrow, waiting for the controller: nothing was lost
+    if (this.clock.now() - action.at < ESCROW_MOVE_MS) {
+      // Asked to move, not counted in the stacker yet: it may still be on its way. Look again.
+      this.recheckAt = this.clock.now() + RECHECK_MS;
+      this.reconcileWanted = this.reconcileWanted ?? why;
+      return;
+    }
+    // Not in the stacker 30 s after ESCROW: it did not go in. Make sure it is handed back, and close it.
+    const value = this.escrowValue;
+    this.probeUntil = this.clock.now() + PROBE_WINDOW_MS;
+    await this.command(billCmd.escrow(false), { policy: { retries: 1, retryOn: ['nak', 'timeout', 'unknown'] } });
+    this.escrowValue = undefined;
+    this.escrowAction = undefined;
+    this.events.next({ type: 'returned', value });
+  }
+
+  /**
+   * STACKER (MDB 4.2 §6, 36h) against the bills the driver saw stacked. One more than expected with
+   * a bill in escrow is that bill (its STACKED report was lost): credited, its value is certain.
+   * More than that cannot be valued: advisory fault BILL_REPLY_LOST.
+   */
+  private settleFromStacker(count: number, why: string): void {
+    const expected = this.expectedStacker ?? count;
+    this.expectedStacker = count;
+    let extra = count - expected;
+    if (extra > 0 && this.escrowValue !== undefined) {
+      const value = this.escrowValue;
+      this.escrowValue = undefined;
+      this.escrowAction = undefined;
+      this.log.warn({ device: this.name, why, value }, 'bill in escrow found in the stacker: STACKED report was lost');
+      this.reconciledStacked++;
+      this.events.next({ type: 'stacked', value });
+      extra--;
+    }
+    if (extra > 0) this.emitAdvisory('BILL_REPLY_LOST', `${why}; ${extra} bill(s) reached the stacker with no report, value unknown`);
+    // Fewer than reported: a report taken for a bill that never came (a stray line in place of a
+    // lost answer), or a stacker emptied without the count being reset. Either way, say so.
+    if (extra < 0) this.emitAdvisory('BILL_REPLY_LOST', `${why}; the stacker holds ${-extra} bill(s) fewer than reported stacked`);
   }
 
   protected override afterPoll(_seq: number, statuses: readonly BillStatus[]): void {
@@ -161,6 +254,10 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
         case 'justReset':
           break;
         default: {
+          if (s.kind === 'invalidEscrowRequest' && this.clock.now() <= this.probeUntil) {
+            this.log.info({ device: this.name }, 'INVALID ESCROW after a repeated or blind ESCROW: nothing was in escrow');
+            break;
+          }
           const code = FAULT_CODES[s.kind];
           if (code) this.emitFault(code);
         }
@@ -185,17 +282,34 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       // Those statuses are from before the reset that led here: a bill still in escrow went back.
       this.escrowLostToReset();
     }
+    const why = this.reconcileWanted;
+    this.reconcileWanted = undefined;
     try {
       const st = await this.raw(billCmd.stacker());
-      if (st.kind === 'data') this.takeStacker(st.data);
+      if (st.kind === 'data') {
+        const count = decodeStacker(st.data);
+        if (why !== undefined && count.ok) this.settleFromStacker(count.value.count, why);
+        this.takeStacker(st.data);
+      }
     } catch {
-      // informative only
+      if (why !== undefined) this.emitAdvisory('BILL_REPLY_LOST', `${why}; STACKER could not be read, bills stacked meanwhile are not known`);
     }
+    // After a reset the validator holds no bill in escrow (it hands it back, MDB 4.2 §6 RESET).
+    this.escrowLostToReset();
     await this.applyAcceptance(true);
   }
 
   protected async runResync(): Promise<void> {
     await this.applyAcceptance(true);
+  }
+
+  protected override canReconcile(): boolean {
+    return this.setupInfo !== undefined;
+  }
+
+  protected override onUnknownExchange(label: string, why: string): void {
+    this.verifyOnly = false;
+    super.onUnknownExchange(label, why);
   }
 
   // ------------------------------------------------------------------ internals
@@ -209,14 +323,30 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     }
     switch (action) {
       case 'escrow':
+        // A new bill: any report still owed for a reconciled one would have come before it.
+        this.reconciledStacked = 0;
         this.escrowValue = value;
         this.events.next({ type: 'escrow', value });
         return;
       case 'stacked':
       case 'toRecycler':
+        if (this.escrowValue === undefined && this.reconciledStacked > 0) {
+          // Already credited from the STACKER count: this is its report, late, not a new bill.
+          this.reconciledStacked--;
+          this.log.info({ device: this.name, value }, 'STACKED report for a bill already credited by reconciliation');
+          return;
+        }
         // Bills sent to a recycler are in the machine too: credit, like stacked.
+        if (action === 'stacked' && this.expectedStacker !== undefined) this.expectedStacker++;
         this.escrowValue = undefined;
+        this.escrowAction = undefined;
         this.events.next({ type: 'stacked', value });
+        // Check the report against the stacker's own count (a stray line in place of a lost answer
+        // would be a bill that is not there): a shortfall is reported as BILL_REPLY_LOST.
+        if (action === 'stacked') {
+          if (this.reconcileWanted === undefined) this.verifyOnly = true;
+          this.requestReconcile('STACKED report checked against STACKER');
+        }
         return;
       case 'returned':
         if (this.escrowValue === undefined) {
@@ -225,6 +355,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
           return;
         }
         this.escrowValue = undefined;
+        this.escrowAction = undefined;
         this.events.next({ type: 'returned', value });
         return;
       case 'disabledRejected':
@@ -239,6 +370,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     const s = decodeStacker(data);
     if (!s.ok) throw this.error('PROTOCOL_ERROR', `STACKER: ${s.error.message}`, s.error);
     this.stackerInfo = s.value;
+    this.expectedStacker ??= s.value.count;
     return s.value;
   }
 

@@ -8,8 +8,12 @@ import type { Clock, TimerHandle } from '../../src/clock.ts';
 import { DeviceError } from '../../src/ports/index.ts';
 import type { DeviceErrorCode } from '../../src/ports/index.ts';
 
-/** Why one attempt failed. */
-export type RetryReason = 'timeout' | 'checksum' | 'nak';
+/**
+ * Why one attempt failed. `unknown`: an answer came but cannot be trusted (garbled, or more lines
+ * than requests), so whether the device acted on the request is not known; retry only requests
+ * whose repetition is harmless (reads, settings).
+ */
+export type RetryReason = 'timeout' | 'checksum' | 'nak' | 'unknown';
 
 /** Which failures are retried, and how often. `retries` counts extra attempts after the first. */
 export interface RetryPolicy {
@@ -38,6 +42,8 @@ export interface QueueRequest<Res, T> {
   interpret(res: Res): AttemptOutcome<T> | undefined;
   readonly timeoutMs?: number;
   readonly policy?: RetryPolicy;
+  /** Called when an attempt ends, whatever the reason (the transport may clear its own state). */
+  readonly onAttemptEnd?: (reason: RetryReason | 'ok' | 'fatal') => void;
 }
 
 /** What `deliver` did with a response. */
@@ -62,7 +68,15 @@ const REASON_CODE: Record<RetryReason, DeviceErrorCode> = {
   timeout: 'DEVICE_TIMEOUT',
   checksum: 'PROTOCOL_ERROR',
   nak: 'DEVICE_REJECTED',
+  unknown: 'PROTOCOL_ERROR',
 };
+
+/** True for a queue failure whose outcome is unknown: the request may or may not have been acted on. */
+export function isUnknownOutcome(e: unknown): boolean {
+  if (!(e instanceof DeviceError)) return false;
+  const d = e.detail as Partial<QueueErrorDetail> | undefined;
+  return d?.reason === 'unknown';
+}
 
 /** Extra detail carried by queue DeviceErrors. */
 export interface QueueErrorDetail {
@@ -199,6 +213,7 @@ export class RequestQueue<Res> {
         done = true;
         for (const t of timers) this.opts.clock.clearTimeout(t);
         this.current = undefined;
+        req.onAttemptEnd?.(o.ok ? 'ok' : o.reason);
         resolve(o);
       };
       this.current = { interpret: (res) => req.interpret(res), settle: finish };

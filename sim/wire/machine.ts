@@ -406,7 +406,9 @@ export function createWireWorld(config: MachineConfig, clock: Clock, opts: WireW
     ...(cctalkPath !== undefined ? { cctalkPath } : {}),
     ...(gpio ? { gpio } : {}),
     ...(keypadKeys ? { keypadKeys } : {}),
-    mdbLinesPending: (staleMs = 1_000) => counter?.pending(staleMs) ?? 0,
+    // The board emulator knows what it still owes (lost replies included); the line counter is the
+    // fallback for a board that does not say.
+    mdbLinesPending: (staleMs = 1_000) => mdb?.repliesPending ?? counter?.pending(staleMs) ?? 0,
     dispose() {
       for (const s of subs) s.unsubscribe();
       for (const f of detach) f();
@@ -637,7 +639,7 @@ export function createWireSimMachine(config: MachineConfig, clock: Clock, opts: 
     }, () => undefined);
   }
 
-  const mdbPairs: { sim: { readonly online: boolean } | undefined; emu: { readonly isMuted: boolean; readonly queuedMessages: number } | undefined; host: { readonly link: LinkState; readonly state: string } | undefined }[] = [];
+  const mdbPairs: { sim: { readonly online: boolean } | undefined; emu: { readonly isMuted: boolean; readonly queuedMessages: number } | undefined; host: { readonly link: LinkState; readonly state: string; readonly reconciling: boolean } | undefined }[] = [];
   if (world.mdb && host.mdb) {
     if (hardware.coin === 'mdb') mdbPairs.push({ sim: d.coin, emu: world.mdb.changer, host: host.mdb.coin });
     if (hardware.bill === 'mdb') mdbPairs.push({ sim: d.bill, emu: world.mdb.validator, host: host.mdb.bill });
@@ -661,9 +663,11 @@ export function createWireSimMachine(config: MachineConfig, clock: Clock, opts: 
 
   const quiet = (): boolean => {
     if (world.mdbLinesPending(STALE_MS) > 0) return false;
+    if (host.mdb?.board.settling) return false;
     for (const p of mdbPairs) {
       if (!p.emu || !p.host) continue;
       if (p.emu.queuedMessages > 0) return false;
+      if (p.host.reconciling && p.host.link.status === 'online') return false;
       const expected = !p.emu.isMuted && mdbPlugged();
       if (expected !== (p.host.link.status === 'online')) return false;
     }

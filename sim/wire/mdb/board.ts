@@ -12,7 +12,11 @@
  *   by the machine, keep their state and their unread events.
  *
  * Wire faults at board level: `dropCommands(n)` (board silent: host times out), `sendGarbage(text)`
- * (noise on the serial line), `garbageBeforeReplies(n, text)`.
+ * (noise on the serial line), `garbageBeforeReplies(n, text)`, and reply faults on the serial side
+ * AFTER the board has ACKed the peripheral's data on the bus (so the peripheral never repeats it):
+ * `injectReplyFault(rule)` for chosen replies, or `replyFaults` (a hook asked for every reply, for
+ * seeded random faults). A reply fault: noise glued to the line, a garbage line before it, the line
+ * lost, a stray well-formed line before or after it, the line twice, or the line late.
  */
 import type { Clock } from '../../../src/clock.ts';
 import { LineSplitter } from '../../../hardware/mdb/board.ts';
@@ -40,6 +44,33 @@ export interface MdbBoardEmulatorOptions {
   readonly log?: Logger;
 }
 
+/** What happens on the serial side to one reply line (the MDB side has already happened). */
+export type ReplyFault =
+  /** Noise bytes glued to the front of the reply line (e.g. "~p,530B"). */
+  | { readonly kind: 'noise'; readonly text: string }
+  /** A garbage line of its own before the reply. */
+  | { readonly kind: 'noiseLine'; readonly text: string }
+  /** The reply line never reaches the host. */
+  | { readonly kind: 'lose' }
+  /** A well-formed line that is not the reply, before it (e.g. "p,ACK" before "p,530B"). */
+  | { readonly kind: 'strayBefore'; readonly line: string }
+  /** A well-formed line that is not the reply, `afterMs` after it. */
+  | { readonly kind: 'strayAfter'; readonly line: string; readonly afterMs: number }
+  /** The reply line twice, the second `afterMs` after the first. */
+  | { readonly kind: 'duplicate'; readonly afterMs: number }
+  /** The reply line `ms` late (beyond the host's timeout if `ms` is large). */
+  | { readonly kind: 'delay'; readonly ms: number };
+
+/** Apply `fault` to the next `times` replies for which `when(command, reply)` holds. */
+export interface ReplyFaultRule {
+  readonly when: (command: string, reply: string) => boolean;
+  readonly fault: ReplyFault;
+  times?: number;
+}
+
+/** Asked for every reply line: a fault to apply, or undefined. */
+export type ReplyFaultHook = (command: string, reply: string) => ReplyFault | undefined;
+
 export class MdbBoardEmulator implements WireEmulator {
   readonly path: string;
   readonly vendorId: string;
@@ -57,6 +88,12 @@ export class MdbBoardEmulator implements WireEmulator {
   private dropping = 0;
   private garbageReplies: { n: number; text: string } = { n: 0, text: '' };
   private generation = 0;
+  private readonly replyRules: ReplyFaultRule[] = [];
+  /** Seeded random reply faults (sim/wire/faults.ts); rules set with `injectReplyFault` go first. */
+  replyFaults: ReplyFaultHook | undefined;
+  /** Reply faults applied so far, by kind. */
+  readonly replyFaultCount: Record<string, number> = {};
+  private pending = 0;
 
   constructor(private readonly opts: MdbBoardEmulatorOptions) {
     this.path = opts.path ?? '/dev/ttyACM-mdb';
@@ -79,6 +116,11 @@ export class MdbBoardEmulator implements WireEmulator {
     return this.send !== undefined;
   }
 
+  /** Lines received and not yet answered (or dropped), plus reply lines scheduled for later. */
+  get repliesPending(): number {
+    return this.pending;
+  }
+
   // ------------------------------------------------------------------ faults
 
   /** Ignore the next `n` R commands completely (no reply): the host's timeout path. */
@@ -89,6 +131,16 @@ export class MdbBoardEmulator implements WireEmulator {
   /** Put raw noise on the serial line now (no line end is added). */
   sendGarbage(text: string | Uint8Array): void {
     this.send?.(typeof text === 'string' ? Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff) : text);
+  }
+
+  /** Apply a fault to chosen replies (default: the next one that matches). */
+  injectReplyFault(rule: ReplyFaultRule): void {
+    this.replyRules.push({ ...rule, times: rule.times ?? 1 });
+  }
+
+  /** Send one whole line to the host now, unasked (a stray line). */
+  sendLine(line: string): void {
+    this.write(line);
   }
 
   /** Send a garbage line before each of the next `n` replies. */
@@ -119,10 +171,16 @@ export class MdbBoardEmulator implements WireEmulator {
       const keep = this.opts.keepLines ?? 10_000;
       if (this.lines.length > keep) this.lines.splice(0, this.lines.length - keep);
       const gen = this.generation;
+      this.pending++;
       // One command at a time, in order, like the real board's serial command loop.
-      this.chain = this.chain.then(() => this.process(line, gen)).catch((e: unknown) => {
-        this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'MDB board emulator failed on a line');
-      });
+      this.chain = this.chain
+        .then(() => this.process(line, gen))
+        .catch((e: unknown) => {
+          this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'MDB board emulator failed on a line');
+        })
+        .finally(() => {
+          this.pending--;
+        });
     }
   }
 
@@ -137,7 +195,56 @@ export class MdbBoardEmulator implements WireEmulator {
       this.garbageReplies.n--;
       this.write(this.garbageReplies.text);
     }
-    this.write(reply);
+    const fault = this.replyFaultFor(line, reply);
+    if (!fault) {
+      this.write(reply);
+      return;
+    }
+    this.replyFaultCount[fault.kind] = (this.replyFaultCount[fault.kind] ?? 0) + 1;
+    const later = (ms: number, text: string): void => {
+      this.pending++;
+      this.opts.clock.setTimeout(() => {
+        this.pending--;
+        if (gen === this.generation) this.write(text);
+      }, ms);
+    };
+    switch (fault.kind) {
+      case 'noise':
+        this.write(fault.text + reply);
+        return;
+      case 'noiseLine':
+        this.write(fault.text);
+        this.write(reply);
+        return;
+      case 'lose':
+        return;
+      case 'strayBefore':
+        this.write(fault.line);
+        this.write(reply);
+        return;
+      case 'strayAfter':
+        this.write(reply);
+        later(fault.afterMs, fault.line);
+        return;
+      case 'duplicate':
+        this.write(reply);
+        later(fault.afterMs, reply);
+        return;
+      case 'delay':
+        later(fault.ms, reply);
+        return;
+    }
+  }
+
+  private replyFaultFor(command: string, reply: string): ReplyFault | undefined {
+    const i = this.replyRules.findIndex((r) => (r.times ?? 0) > 0 && r.when(command, reply));
+    const rule = this.replyRules[i];
+    if (rule) {
+      rule.times = (rule.times ?? 1) - 1;
+      if (rule.times <= 0) this.replyRules.splice(i, 1);
+      return rule.fault;
+    }
+    return this.replyFaults?.(command, reply);
   }
 
   private write(line: string): void {

@@ -46,6 +46,8 @@ export class MdbCashlessEmulator extends EmulatedPeripheral {
   private st: ReaderState = 'inactive';
   private cancelPending = false;
   private endPending = false;
+  /** VEND APPROVED was sent for the vend in progress (VEND SUCCESS is only valid after it, MDB 4.2 §7). */
+  private approvedSent = false;
 
   constructor(
     private readonly port: CashlessPort,
@@ -115,6 +117,7 @@ export class MdbCashlessEmulator extends EmulatedPeripheral {
         if (!price.ok) return NAKED;
         this.st = 'vend';
         this.cancelPending = false;
+        this.approvedSent = false;
         this.port.requestVend(price.value, c.item).catch((e: unknown) => {
           this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'cashless emulator: vend request refused by the reader');
           if (this.st === 'vend') {
@@ -134,7 +137,7 @@ export class MdbCashlessEmulator extends EmulatedPeripheral {
         this.enqueue(encodeCashlessStatus({ kind: 'vendDenied' }));
         return ACKED;
       case 'vendSuccess':
-        if (this.st !== 'vend') return this.outOfSequence();
+        if (this.st !== 'vend' || !this.approvedSent) return this.outOfSequence();
         this.st = 'sessionIdle';
         await this.port.vendSucceeded(c.item).catch(() => undefined);
         return ACKED;
@@ -195,6 +198,7 @@ export class MdbCashlessEmulator extends EmulatedPeripheral {
           return;
         }
         const a = minorToUnits(e.amount, this.scaling, this.decimals, this.currencyDecimals);
+        this.approvedSent = true;
         this.enqueue(encodeCashlessStatus({ kind: 'vendApproved', amount: a.ok && a.value < 0xffff ? a.value : 0xfffe }));
         return;
       }

@@ -24,7 +24,7 @@ import { MdbValidatorEmulator } from './validator.ts';
 import type { ValidatorEmulatorOptions } from './validator.ts';
 
 export { MdbBoardEmulator } from './board.ts';
-export type { MdbBoardEmulatorOptions } from './board.ts';
+export type { MdbBoardEmulatorOptions, ReplyFault, ReplyFaultHook, ReplyFaultRule } from './board.ts';
 export { MdbChangerEmulator } from './changer.ts';
 export type { ChangerEmulatorOptions, PowerCut } from './changer.ts';
 export { MdbValidatorEmulator } from './validator.ts';

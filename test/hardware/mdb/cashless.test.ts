@@ -136,7 +136,8 @@ describe('MdbCashless over the emulated board', () => {
     r.fakeCard.events.next({ type: 'sessionCancel' });
     await r.until(() => r.cardEvents.some((e) => e.type === 'sessionCancel'));
     expect(r.cardEvents.slice(1)).toEqual([{ type: 'vendDenied' }, { type: 'fault', code: 'CARD_MALFUNCTION_01' }, { type: 'sessionCancel' }]);
-    expect(r.tracer.recent().some((t) => t.raw === 'p,060A0104')).toBe(true);
+    // one reply with the three messages; the trace keeps the first response code and the length only
+    expect(r.tracer.recent().some((t) => t.raw === 'p,06******' && t.meaning === 'cashless POLL: vendDenied, malfunction 01, sessionCancelRequest')).toBe(true);
     await r.stop();
   });
 
@@ -176,6 +177,46 @@ describe('MdbCashless over the emulated board', () => {
     expect(r.card.link.status).toBe('online');
     await r.until(() => r.card.link.status === 'offline');
     expect(r.card.link).toMatchObject({ reason: 'no response for 8000 ms' });
+    await r.stop();
+  });
+
+  it('keeps card data out of the trace: funds and approved amounts masked, message names and lengths kept', async () => {
+    const r = mdbRig({ cardBalance: 1234 });
+    await r.boot();
+    await session(r);
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendApproved'));
+    await r.run(r.card.vendSucceeded(5));
+    await r.run(r.card.endSession());
+    expect(r.cardEvents.slice(0, 2)).toEqual([
+      { type: 'sessionBegin', funds: 1234 },
+      { type: 'vendApproved', amount: 150 },
+    ]);
+    const rx = r.tracer.recent().filter((t) => t.dir === 'rx');
+    const text = JSON.stringify(rx);
+    // 1234 = 04D2 (BEGIN SESSION funds), 150 = 0096 (VEND APPROVED amount)
+    for (const secret of ['04D2', '04d2', '1234', '0096', 'approved 150']) expect(text).not.toContain(secret);
+    expect(rx.some((t) => t.raw === 'p,03****' && t.meaning === 'cashless POLL: begin session funds=***')).toBe(true);
+    expect(rx.some((t) => t.raw === 'p,05****' && t.meaning === 'cashless POLL: vend approved ***')).toBe(true);
+    // the changer's and validator's traffic is not masked
+    expect(rx.some((t) => /^p,[0-9A-F]{4,}$/.test(t.raw) && t.meaning?.startsWith('changer'))).toBe(true);
+    await r.stop();
+  });
+
+  it('a VEND FAILURE asked while VEND SUCCESS is on its way is refused: the delivered product stays charged', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await session(r);
+    await r.run(r.card.requestVend(150, 5));
+    await r.until(() => r.cardEvents.some((e) => e.type === 'vendApproved'));
+    const success = r.card.vendSucceeded(5);
+    const failure = r.card.vendFailed();
+    await r.run(Promise.all([success, failure]));
+    await r.clock.advance(1000);
+    expect(r.emu.lines.filter((l) => l.startsWith('R,13,0'))).toEqual(['R,13,0000960005', 'R,13,020005']);
+    expect(r.fakeCard.charged).toBe(150);
+    expect(r.fakeCard.reverted).toBe(0);
+    expect(r.cardEvents.filter((e) => e.type === 'fault')).toEqual([]);
     await r.stop();
   });
 });

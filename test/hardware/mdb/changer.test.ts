@@ -300,4 +300,19 @@ describe('MdbCoinChanger over the emulated board', () => {
     expect(polls).toBeGreaterThan(20); // 10 coins × 150 ms at ~50 ms polls
     await r.stop();
   });
+
+  it('a slug report is a counted event, never a fault (MDB 4.2 §5.3 POLL 001yyyyy)', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await r.run(r.coin.setAcceptance([30, 200]));
+    r.fakeCoin.insert(30); // no coin type of this value: the changer can only say "slug"
+    r.fakeCoin.insert(200);
+    await r.until(() => coins(r.coinEvents).length === 1);
+    await r.clock.advance(500);
+    expect(r.coinEvents.filter((e) => e.type === 'slug')).toEqual([{ type: 'slug', count: 1 }]);
+    expect(faults(r.coinEvents)).toEqual([]);
+    expect(coins(r.coinEvents)).toEqual([{ type: 'coin', value: 200, routing: 'tube' }]);
+    expect(r.coin.link.status).toBe('online');
+    await r.stop();
+  });
 });

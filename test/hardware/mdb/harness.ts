@@ -27,6 +27,8 @@ export interface RigOptions {
   readonly emulator?: Partial<MdbEmulatorOptions>;
   readonly devices?: MdbDevicesOptions;
   readonly cardBalance?: number;
+  /** Coins a tube of the fake mech holds before coins go to the cash box (default 50). */
+  readonly tubeCapacity?: number;
 }
 
 export interface Rig {
@@ -65,7 +67,7 @@ export interface Rig {
 
 export function mdbRig(o: RigOptions = {}): Rig {
   const clock = new VirtualClock();
-  const fakeCoin = new FakeCoinMech(clock, o.tubes ?? { 5: 20, 10: 20, 20: 20, 50: 10, 100: 5, 200: 2 });
+  const fakeCoin = new FakeCoinMech(clock, o.tubes ?? { 5: 20, 10: 20, 20: 20, 50: 10, 100: 5, 200: 2 }, o.tubeCapacity ?? 50);
   const fakeBill = new FakeBillValidator(clock);
   const fakeCard = new FakeCashless(clock, o.cardBalance ?? 500);
   const emu = createMdbEmulator({

@@ -69,7 +69,9 @@ describe('MDB stack under wire faults', () => {
     r.fakeCard.tap();
     await r.until(() => r.cardEvents.length === 1);
     expect(r.emu.lines.every((l) => !l.includes('\r'))).toBe(true);
-    expect(r.tracer.recent().some((t) => t.raw === 'p,0300C8CB')).toBe(true); // §1.8 BEGIN SESSION 200 with CHK
+    // §1.8 BEGIN SESSION 200 with CHK (p,0300C8CB), funds masked in the trace
+    expect(r.tracer.recent().some((t) => t.raw === 'p,03******')).toBe(true);
+    expect(r.cardEvents).toEqual([{ type: 'sessionBegin', funds: 200 }]);
     await r.stop();
   });
 
