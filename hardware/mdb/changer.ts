@@ -311,6 +311,16 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
             this.log.info({ device: this.name, coinType: s.coinType, tubeCount: s.tubeCount }, 'deposit already credited by reconciliation');
             break;
           }
+          if (s.route === 'tube' && value > 0 && this.payout === undefined && this.tubesKnown && !this.disabledSinceRead) {
+            // MDB 4.2 §5.3: a deposit report carries the tube's count after the coin. A report that
+            // does not follow the count expected (a stray or repeated line standing in for a lost
+            // one) is not taken on its own word: TUBE STATUS decides what arrived.
+            const want = (this.tubeCounts[s.coinType] ?? 0) + 1;
+            if (s.tubeCount !== want) {
+              this.onUnknownExchange('POLL', `deposit report of coin type ${s.coinType} with ${s.tubeCount} in the tube, ${want} expected`);
+              break;
+            }
+          }
           if (s.route === 'tube') this.tubeCounts[s.coinType] = s.tubeCount;
           if (value <= 0) {
             this.log.warn({ device: this.name, coinType: s.coinType }, 'deposit of a coin type with no value (token or unknown)');

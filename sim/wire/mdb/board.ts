@@ -59,7 +59,9 @@ export type ReplyFault =
   /** The reply line twice, the second `afterMs` after the first. */
   | { readonly kind: 'duplicate'; readonly afterMs: number }
   /** The reply line `ms` late (beyond the host's timeout if `ms` is large). */
-  | { readonly kind: 'delay'; readonly ms: number };
+  | { readonly kind: 'delay'; readonly ms: number }
+  /** The reply lost and a well-formed line that is not the reply in its place (two faults at once). */
+  | { readonly kind: 'replace'; readonly line: string };
 
 /** Apply `fault` to the next `times` replies for which `when(command, reply)` holds. */
 export interface ReplyFaultRule {
@@ -217,6 +219,9 @@ export class MdbBoardEmulator implements WireEmulator {
         this.write(reply);
         return;
       case 'lose':
+        return;
+      case 'replace':
+        this.write(fault.line);
         return;
       case 'strayBefore':
         this.write(fault.line);

@@ -200,6 +200,10 @@ export class MdbChangerEmulator extends EmulatedPeripheral {
       case 'returnPressed':
         this.enqueue(encodeChangerStatus({ kind: 'escrowRequest' }));
         return;
+      case 'slug':
+        // The mech could not identify the coin: MDB's POLL status 001yyyyy (MDB 4.2 §5.3).
+        this.enqueue(encodeChangerStatus({ kind: 'slugs', count: Math.min(31, e.count) }));
+        return;
       case 'fault': {
         if (e.code === 'ACCEPTOR_UNPLUGGED') {
           this.unplugged = !e.cleared;

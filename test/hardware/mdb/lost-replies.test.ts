@@ -102,6 +102,23 @@ describe('a 50c coin whose POLL reply is damaged on the serial line', () => {
     await r.stop();
   });
 
+  it('a stray deposit line standing in for a lost POLL answer credits nothing: its tube count does not follow', async () => {
+    const r = await coinRig();
+    // 50c is coin type 3 with 10 in its tube: a real report would say 11 (0Bh); this one says 1.
+    r.emu.injectReplyFault({ when: (cmd, reply) => cmd === 'R,0B' && reply === 'p,ACK', fault: { kind: 'replace', line: 'p,5301' } });
+    await r.clock.advance(3000);
+    expect(coins(r.coinEvents)).toEqual([]);
+    expect(faults(r.coinEvents)).toEqual([]);
+    expect(r.fakeCoin.tubes[50]).toBe(10);
+    // A real coin after it is credited once.
+    r.fakeCoin.insert(50);
+    await r.clock.advance(3000);
+    expect(coins(r.coinEvents)).toEqual([{ type: 'coin', value: 50, routing: 'tube' }]);
+    expect(r.fakeCoin.tubes[50]).toBe(11);
+    expect(faults(r.coinEvents)).toEqual([]);
+    await r.stop();
+  });
+
   it('a coin that lands while the reconciliation reads the tubes is credited once (its report is not lost, only late)', async () => {
     const r = await coinRig();
     r.emu.injectReplyFault({ when: changerData, fault: { kind: 'noise', text: '~' } });
