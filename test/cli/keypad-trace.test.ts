@@ -51,4 +51,25 @@ describe('keypad pins in the GPIO trace', () => {
     expect(seen).toContain(1);
     expect(seen.at(-1)).toBe(0);
   });
+  it('the simulated IO plugin traces keypad pins without their level too (sim --wire --trace-log)', async () => {
+    const clock = new VirtualClock(1_000);
+    const io = new SimIO({ clock });
+    const seen: string[] = [];
+    io.trace$.subscribe((t) => seen.push(`${t.dir} ${t.raw}`));
+    io.label(5, 'keypad.row0', { masked: true });
+    io.label(3, 'motor.row0');
+    io.pinMode(5, io.MODES.OUTPUT);
+    io.digitalWrite(5, 1);
+    io.digitalWrite(5, 0);
+    io.pinMode(3, io.MODES.OUTPUT);
+    io.digitalWrite(3, 1);
+    io.pinMode(7, io.MODES.INPUT);
+    io.label(7, 'keypad.col0', { masked: true });
+    io.digitalRead(7, () => undefined);
+    io.drive(7, 1);
+    await clock.advance(5);
+    expect(seen.filter((f) => f.includes('GPIO5='))).toEqual(['tx GPIO5=*', 'tx GPIO5=*']);
+    expect(seen.filter((f) => f.includes('GPIO7='))).toEqual(['rx GPIO7=*']);
+    expect(seen).toContain('tx GPIO3=1');
+  });
 });

@@ -262,8 +262,9 @@ export class KeypadMatrixBridge {
     private readonly io: SimIO,
     private readonly opts: KeypadBridgeOptions,
   ) {
-    opts.rowPins.forEach((p, i) => io.label(p, `keypad.row${i}`));
-    opts.colPins.forEach((p, i) => io.label(p, `keypad.col${i}`));
+    // Masked like the real GPIO trace: the scan pattern decodes to the keys typed (service PIN too).
+    opts.rowPins.forEach((p, i) => io.label(p, `keypad.row${i}`, { masked: true }));
+    opts.colPins.forEach((p, i) => io.label(p, `keypad.col${i}`, { masked: true }));
     opts.layout.forEach((row, r) =>
       row.forEach((label, c) => {
         if (label === '') return;

@@ -62,6 +62,8 @@ interface PinState {
   readonly readers: ((value: number) => void)[];
   label: string | undefined;
   quiet: boolean;
+  /** Traced without its level (keypad matrix pins: the scan decodes to the keys, PIN included). */
+  masked: boolean;
 }
 
 const MODES: IoModes = Object.freeze({ INPUT: 0, OUTPUT: 1, ANALOG: 2, PWM: 3, SERVO: 4 });
@@ -101,7 +103,7 @@ export class SimIO extends EventEmitter implements IoPlugin {
     this.state = [];
     for (let i = 0; i < n; i++) {
       this.pins.push({ supportedModes: [MODES.INPUT, MODES.OUTPUT], mode: MODES.INPUT, value: 0, report: 1, analogChannel: 127 });
-      this.state.push({ mode: MODES.INPUT, out: 0, pull: 'none', external: undefined, reported: undefined, scheduled: undefined, readers: [], label: undefined, quiet: false });
+      this.state.push({ mode: MODES.INPUT, out: 0, pull: 'none', external: undefined, reported: undefined, scheduled: undefined, readers: [], label: undefined, quiet: false, masked: false });
     }
     const ready = options.ready ?? 'immediate';
     if (ready === 'immediate') {
@@ -266,11 +268,15 @@ export class SimIO extends EventEmitter implements IoPlugin {
     return this.pinState(pin).pull;
   }
 
-  /** Name a pin for the trace; `quiet` pins (LCD data lines) are traced by their decoder instead. */
-  label(pin: number, label: string, options: { quiet?: boolean } = {}): void {
+  /**
+   * Name a pin for the trace; `quiet` pins (LCD data lines) are traced by their decoder instead;
+   * `masked` pins are traced without their level (as the real GPIO trace does for the keypad).
+   */
+  label(pin: number, label: string, options: { quiet?: boolean; masked?: boolean } = {}): void {
     const s = this.pinState(pin);
     s.label = label;
     s.quiet = options.quiet ?? false;
+    s.masked = options.masked ?? false;
   }
 
   /** Publish a decoded record (e.g. an LCD byte) on the trace. */
@@ -327,6 +333,10 @@ export class SimIO extends EventEmitter implements IoPlugin {
 
   private trace(dir: 'tx' | 'rx', pin: number, v: 0 | 1): void {
     const s = this.pinState(pin);
+    if (s.masked) {
+      this.note(dir, `GPIO${pin}=*`, `${s.label ?? `GPIO${pin}`} (level not traced)`);
+      return;
+    }
     const raw = `GPIO${pin}=${v}`;
     this.note(dir, raw, s.label === undefined ? undefined : `${s.label} ${v ? 'high' : 'low'}`);
   }
