@@ -70,6 +70,11 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   private reconciledStacked = 0;
   /** The pending reconciliation only checks STACKER (no blind ESCROW return: nothing was lost). */
   private verifyOnly = false;
+  /**
+   * A bill reported in escrow while the last one, asked to move, was not yet reported stacked or
+   * returned. It is opened only once STACKER has settled the last one (one escrow at a time).
+   */
+  private nextEscrow: Minor | undefined;
 
   constructor(
     board: MdbBoard,
@@ -135,7 +140,7 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
   }
 
   protected pendingActivity(): boolean {
-    return this.escrowValue !== undefined;
+    return this.escrowValue !== undefined || this.nextEscrow !== undefined;
   }
 
   protected readonly resetFault = 'VALIDATOR_RESET';
@@ -158,10 +163,16 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     const v = this.escrowValue;
     this.escrowValue = undefined;
     this.escrowAction = undefined;
+    // A bill waiting to be opened was never reported to the controller: nothing to close.
+    this.nextEscrow = undefined;
     if (v !== undefined) this.events.next({ type: 'returned', value: v });
   }
 
   protected override async reconcile(why: string): Promise<void> {
+    if (this.nextEscrow !== undefined) {
+      await this.openNextEscrow(why);
+      return;
+    }
     if (this.clock.now() < this.recheckAt) {
       this.reconcileWanted = this.reconcileWanted ?? why;
       return;
@@ -194,6 +205,31 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     this.escrowValue = undefined;
     this.escrowAction = undefined;
     this.events.next({ type: 'returned', value });
+  }
+
+  /**
+   * A new bill reached escrow, so the validator no longer holds the last one (one bill in escrow at
+   * a time, MDB 4.2 §6): STACKER tells whether it went in (its STACKED report was lost) or not (it
+   * went back, or it was never there: a stray ESCROW line taken for a POLL answer). Either way the
+   * last escrow is closed, exactly once, before the new one opens.
+   */
+  private async openNextEscrow(why: string): Promise<void> {
+    const r = await this.command(billCmd.stacker());
+    const count = this.takeStacker(r.kind === 'data' ? r.data : new Uint8Array(0)).count;
+    this.settleFromStacker(count, why);
+    const next = this.nextEscrow;
+    if (next === undefined) return; // closed meanwhile (reset)
+    const last = this.escrowValue;
+    if (last !== undefined) {
+      this.log.warn({ device: this.name, why, value: last }, 'bill asked to move is not in the stacker and no longer in escrow: closed as returned');
+      this.events.next({ type: 'returned', value: last });
+    }
+    this.nextEscrow = undefined;
+    this.escrowAction = undefined;
+    // `reconciledStacked` is kept: this report may be a stray line, with the STACKED report of the
+    // bill just credited from the count still to come.
+    this.escrowValue = next;
+    this.events.next({ type: 'escrow', value: next });
   }
 
   /**
@@ -323,6 +359,10 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
     }
     switch (action) {
       case 'escrow':
+        if (this.escrowValue !== undefined || this.nextEscrow !== undefined) {
+          this.escrowWhileOpen(value);
+          return;
+        }
         // A new bill: any report still owed for a reconciled one would have come before it.
         this.reconciledStacked = 0;
         this.escrowValue = value;
@@ -330,8 +370,9 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
         return;
       case 'stacked':
       case 'toRecycler':
-        if (this.escrowValue === undefined && this.reconciledStacked > 0) {
-          // Already credited from the STACKER count: this is its report, late, not a new bill.
+        if (this.reconciledStacked > 0 && (this.escrowValue === undefined || this.escrowAction === undefined)) {
+          // Already credited from the STACKER count: this is its report, late, not a new bill (nor
+          // the bill in escrow, which the validator does not stack before it is told to).
           this.reconciledStacked--;
           this.log.info({ device: this.name, value }, 'STACKED report for a bill already credited by reconciliation');
           return;
@@ -364,6 +405,23 @@ export class MdbBillValidator extends MdbPeripheralDriver<BillStatus> implements
       default:
         this.log.info({ device: this.name, action, value }, 'bill recycler activity');
     }
+  }
+
+  /**
+   * ESCROW POSITION while the driver still holds an escrow open. The validator holds one bill at a
+   * time (MDB 4.2 §6), so a second escrow is never opened on top of the first.
+   */
+  private escrowWhileOpen(value: Minor): void {
+    if (this.escrowAction === undefined && this.nextEscrow === undefined && value === this.escrowValue) {
+      // Not asked to move, so the validator still holds it: this is the same report again (a copy
+      // or a stray line standing in for a POLL answer), not a second bill.
+      this.log.warn({ device: this.name, value }, 'ESCROW report for the bill already in escrow; ignored');
+      return;
+    }
+    // The last bill left escrow (asked to move, or a report contradicts it) with no report of where
+    // it went: STACKER settles it before this one is opened (`openNextEscrow`).
+    this.nextEscrow = value;
+    this.requestReconcile('a bill reported in escrow before the last one was reported stacked or returned');
   }
 
   private takeStacker(data: Uint8Array): StackerStatus {

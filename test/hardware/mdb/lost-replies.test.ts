@@ -193,6 +193,63 @@ describe('bills whose reports are damaged on the serial line', () => {
   });
 });
 
+describe('a stray or doubled ESCROW line (the validator holds one bill at a time, MDB 4.2 §6)', () => {
+  const billAck = (cmd: string, reply: string): boolean => cmd === 'R,33' && reply === 'p,ACK';
+  const moves = (r: Rig) => r.billEvents.filter((e) => e.type !== 'fault');
+
+  it('a stray p,90 taken for a POLL answer, then a real bill: the phantom escrow is closed before the real one opens', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await r.run(r.bill.setAcceptance([500]));
+    // Bill type 0 (500) in escrow, out of nowhere: indistinguishable from a real report.
+    r.emu.injectReplyFault({ when: billAck, fault: { kind: 'replace', line: 'p,90' } });
+    await r.until(() => r.billEvents.some((e) => e.type === 'escrow'));
+    // The controller stacks it; the validator has nothing in escrow (INVALID ESCROW).
+    await r.run(r.bill.stack());
+    await r.clock.advance(3000);
+    // A real 500 well within the 30 s a bill may take to move.
+    r.fakeBill.insert(500);
+    await r.until(() => r.billEvents.filter((e) => e.type === 'escrow').length >= 2);
+    await r.run(r.bill.stack());
+    await r.until(() => r.billEvents.some((e) => e.type === 'stacked'));
+    await r.clock.advance(3000);
+    expect(moves(r)).toEqual([
+      { type: 'escrow', value: 500 },
+      { type: 'returned', value: 500 },
+      { type: 'escrow', value: 500 },
+      { type: 'stacked', value: 500 },
+    ]);
+    expect(r.fakeBill.stacker).toEqual([500]);
+    expect(r.fakeBill.escrowed).toBeUndefined();
+    expect(r.bill.inEscrow).toBeUndefined();
+    expect(faults(r.billEvents)).toEqual([]);
+    await r.stop();
+  });
+
+  it('the ESCROW line again while the bill waits for the controller: one escrow, closed once', async () => {
+    const r = mdbRig();
+    await r.boot();
+    await r.run(r.bill.setAcceptance([1000]));
+    r.fakeBill.insert(1000);
+    await r.until(() => r.billEvents.some((e) => e.type === 'escrow'));
+    // A copy of the report (a late duplicate) taken for a later POLL's answer.
+    r.emu.injectReplyFault({ when: billAck, fault: { kind: 'replace', line: 'p,91' } });
+    await r.clock.advance(1000);
+    expect(r.emu.replyFaultCount.replace).toBe(1);
+    await r.run(r.bill.stack());
+    await r.until(() => r.billEvents.some((e) => e.type === 'stacked'));
+    await r.clock.advance(3000);
+    expect(moves(r)).toEqual([
+      { type: 'escrow', value: 1000 },
+      { type: 'stacked', value: 1000 },
+    ]);
+    expect(r.fakeBill.stacker).toEqual([1000]);
+    expect(r.bill.inEscrow).toBeUndefined();
+    expect(faults(r.billEvents)).toEqual([]);
+    await r.stop();
+  });
+});
+
 describe('card exchanges whose answers are damaged on the serial line', () => {
   const cardPoll = (first: string) => (cmd: string, reply: string): boolean => cmd === 'R,12' && reply.startsWith(`p,${first}`);
   const cardFaults = (r: Rig) => r.cardEvents.filter((e) => e.type === 'fault');
