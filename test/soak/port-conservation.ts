@@ -1,6 +1,6 @@
 /**
- * The port-level money-conservation property (the one test/controller/conservation.property.test.ts
- * runs 1,000 times in `npm test`), as a function the soak can run at any count and seed: random
+ * The port-level money-conservation property, one definition for both users: the suite
+ * (test/controller/conservation.property.test.ts, 1,000 runs) and the soak (any count and seed). Random
  * customer sessions with random port-level faults through the controller and the simulated devices;
  * after every step the ledger balances, agrees with the controller, and matches the world's money
  * and products (money-model.md invariants 1, 2, 4, 5).
@@ -86,7 +86,9 @@ async function runSession(actions: readonly Action[]): Promise<void> {
     const planned = ctx.payout ? Object.entries(ctx.payout.plan).reduce((s, [d, n]) => s + Number(d) * n, 0) : 0;
     if (inFlight < 0 || inFlight > planned) problems.push(`payout in flight ${inFlight} outside 0..${planned}`);
     if (w.machineCash() !== w.expectedMachineCash(ledger.inserted, ledger.paidOut + inFlight))
-      problems.push(`machine cash ${w.machineCash()} ≠ expected ${w.expectedMachineCash(ledger.inserted, ledger.paidOut)}`);
+      problems.push(
+        `machine cash ${w.machineCash()} ≠ expected ${w.expectedMachineCash(ledger.inserted, ledger.paidOut)} (world inserted ${w.inserted}, ledger ${ledger.inserted}; world paid ${w.paidOut}, ledger ${ledger.paidOut})`,
+      );
     if (w.totalMoney() !== w.expectedTotalMoney()) problems.push(`world money ${w.totalMoney()} ≠ ${w.expectedTotalMoney()}`);
     // As in the suite's property: a vend the drop sensor could not decide (the beam broke and
     // stayed broken) is booked `uncertain`, not charged; its product may or may not have dropped.
