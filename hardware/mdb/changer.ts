@@ -623,6 +623,20 @@ export class MdbCoinChanger extends MdbPeripheralDriver<ChangerStatus> implement
         for (let i = 0; i < -out; i++) this.events.next({ type: 'coin', value, routing: 'tube' });
       }
     }
+    // DISPENSE pays only the coin types and counts it names (MDB 4.2 §5, 0Dh): tubes that dropped by
+    // more than that did not pay the customer. The rest is not booked as paid; it is reported.
+    const beyond: Record<number, number> = {};
+    for (const [k, n] of Object.entries(paid)) {
+      const v = Number(k);
+      const asked = plan[v] ?? 0;
+      if (n > asked) {
+        beyond[v] = n - asked;
+        if (asked > 0) paid[v] = asked;
+        else delete paid[v];
+      }
+    }
+    if (Object.keys(beyond).length > 0)
+      this.emitAdvisory('COIN_REPLY_LOST', `after a payout of ${JSON.stringify(plan)} the tubes hold fewer coins than expected ${JSON.stringify(beyond)}: not booked as paid`);
     // The tubes are the truth: a fault after the last coin still makes a complete payout.
     const short = Object.entries(plan).some(([k, n]) => (paid[Number(k)] ?? 0) < n);
     if (!short) return { paid, complete: true };

@@ -324,6 +324,22 @@ describe('card exchanges whose answers are damaged on the serial line', () => {
 });
 
 describe('payouts whose answers are damaged on the serial line', () => {
+  it('tubes that drop by more than the payout asked: only what DISPENSE named is booked paid, the rest is reported', async () => {
+    const r = await coinRig();
+    // Three 100c coins leave the tube without a report while the payout runs (the changer's own
+    // count going wrong looks the same from here).
+    r.clock.setTimeout(() => {
+      r.fakeCoin.tubes[100] = (r.fakeCoin.tubes[100] ?? 0) - 3;
+    }, 50);
+    const result = await r.run(r.coin.dispense({ 50: 2 }));
+    expect(result.paid).toEqual({ 50: 2 });
+    expect(result.complete).toBe(true);
+    expect(r.fakeCoin.cup).toEqual([50, 50]);
+    const advisories = faults(r.coinEvents).filter((e) => e.type === 'fault' && e.code === 'COIN_REPLY_LOST');
+    expect(advisories).toHaveLength(1);
+    await r.stop();
+  });
+
   it('DISPENSE answer garbled: what really left the tubes is what is reported', async () => {
     const r = await coinRig();
     r.emu.injectReplyFault({ when: (cmd) => cmd.startsWith('R,0D'), fault: { kind: 'noise', text: '~' } });
