@@ -11,7 +11,7 @@
  * - `run` idle: the real run command on sim/machines/pi-mdb-gpio.yaml with its serial binding and
  *   IO plugin answered by the wire emulators in the same process (test/bench/run-idle.mjs); RSS and
  *   CPU after it settles. The emulators' own share is measured alone and subtracted, and the
- *   service's node options (deploy/vendomat.service) are used beside node's defaults.
+ *   service's node options (docs/deploy/vendomat.service) are used beside node's defaults.
  *
  * Options (environment): BENCH_STARTUP_RUNS (default 5) runs per start-up figure;
  * BENCH_IDLE_MS (default 5000) the idle measurement window.
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUNS = Math.max(1, Math.min(50, Number(process.env.BENCH_STARTUP_RUNS ?? 5) || 5));
 const HW_CONFIG = 'sim/machines/pi-mdb-gpio.yaml';
-/** The node options the systemd unit sets (deploy/vendomat.service): a small young generation. */
+/** The node options the systemd unit sets (docs/deploy/vendomat.service): a small young generation. */
 export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=1'];
 
 interface Variant {

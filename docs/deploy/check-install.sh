@@ -4,7 +4,7 @@
 # --omit=dev, in a copy), it checks the example configs, and the unit passes systemd-analyze verify
 # (skipped, saying so, where systemd-analyze is missing).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
 copy=$(mktemp -d /tmp/vendomat-install.XXXXXX)
 trap 'rm -rf "$copy"' EXIT
@@ -19,11 +19,11 @@ for config in sim/machines/demo.yaml sim/machines/pi-mdb-gpio.yaml sim/machines/
 done
 echo status | node "$bin" sim --plain >/dev/null
 if command -v systemd-analyze >/dev/null 2>&1; then
-  out=$(systemd-analyze verify --man=no deploy/vendomat.service 2>&1) || { echo "$out"; exit 1; }
+  out=$(systemd-analyze verify --man=no docs/deploy/vendomat.service 2>&1) || { echo "$out"; exit 1; }
   # The unit names the paths docs/install.md installs to, which this checkout is not at.
   out=$(printf '%s\n' "$out" | grep -v -e '/opt/vendomat' -e '^$' || true)
   if [ -n "$out" ]; then echo "$out"; echo "systemd-analyze verify: warnings"; exit 1; fi
-  echo "deploy/vendomat.service: systemd-analyze verify ok"
+  echo "docs/deploy/vendomat.service: systemd-analyze verify ok"
 else
   echo "SKIPPED: systemd-analyze verify (systemd-analyze is not installed here)"
 fi
